@@ -1,0 +1,428 @@
+"""RunConfig: the one typed description of an experiment, its validation, presets and
+(de)serialisation to dict / JSON / URL query string.
+
+This module imports no torch: the app parses URLs and validates widgets with it cheaply.
+Every limit lives here (``LIMITS``, ``MAX_WORK``), so the app, the CLI and the hosted
+profile all refuse the same things with the same message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+# ---- the names every choice may take (registry.py maps them to callables) ----------------
+ARCHS = ("mlp", "rnn", "gru")
+ACTIVATIONS = (
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "selu", "softsign",
+    "hardtanh", "linear", "scaled_sigmoid",
+)
+INITS = (
+    "nielsen_large",    # W ~ N(0, 1)                       (Nielsen ch. 3 "large" init)
+    "nielsen",          # W ~ N(0, 1)/sqrt(n_in), b ~ N(0,1) (Nielsen network2 default)
+    "glorot_standard",  # W ~ U[-1/sqrt(n_in), 1/sqrt(n_in)] (Glorot & Bengio "standard")
+    "xavier_uniform",   # W ~ U[+-sqrt(6/(n_in+n_out))]      (Glorot & Bengio "normalised")
+    "xavier_normal",    # W ~ N(0, 2/(n_in+n_out))
+    "he",               # W ~ N(0, 2/n_in)                    (Kaiming, for ReLU)
+    "lecun",            # W ~ N(0, 1/n_in)                    (for SELU)
+    "orthogonal",       # W = gain * Q, Q Haar-orthogonal
+    "gaussian",         # W ~ N(0, sigma_w^2/n_in), b ~ N(0, sigma_b^2) (mean-field)
+    "fold",             # standard init, then folded fold_k times (Orhan's "Fold k")
+    "identity",         # W = gain * I (+ optional tiny noise): deep linear nets
+    "torch_default",    # PyTorch's own nn.Linear / nn.RNN / nn.GRU defaults
+)
+BIAS_INITS = ("auto", "zero", "normal", "uniform")
+NORMS = ("none", "batch", "layer")
+DATASETS = (
+    "mnist",        # 5,000 real MNIST digits (assets/mnist_5k.npz), fixed split
+    "spiral", "circles", "xor", "blobs",  # 2-D toys
+    "teacher",      # y = T x, a random linear "teacher" map (deep linear nets)
+    "adding",       # sequence: sum of the two marked numbers (regression)
+    "recall",       # sequence: class of the token shown at t = 0, then noise
+)
+SEQUENCE_DATASETS = ("adding", "recall")
+LOSSES = ("softmax_ce", "sigmoid_ce", "quadratic")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+#: (min, max) of every numeric field. Caps are part of validation, nowhere else.
+LIMITS: dict[str, tuple[float, float]] = {
+    "depth": (1, 1000),
+    "width": (2, 1024),
+    "seq_len": (1, 500),
+    "batch_size": (0, 5000),        # 0 = full batch
+    "n_train": (16, 4000),
+    "n_test": (0, 1000),
+    "input_dim": (2, 1024),
+    "lr": (1e-6, 100.0),
+    "momentum": (0.0, 0.999),
+    "l2": (0.0, 100.0),
+    "clip_norm": (0.0, 1e6),
+    "clip_value": (0.0, 1e6),
+    "init_gain": (0.0, 10.0),
+    "sigma_w": (0.0, 10.0),
+    "sigma_b": (0.0, 10.0),
+    "fold_k": (0, 10),
+    "gate_bias": (-10.0, 10.0),
+    "noise": (0.0, 5.0),
+    "steps": (0, 1_000_000),
+    "every": (1, 100_000),
+    "seed": (0, 2**31 - 1),
+    "hist_bins": (8, 128),
+}
+#: depth * width * batch (and * seq_len for RNNs) caps the work of one step.
+MAX_WORK = 2**27          # ~134M: depth 1000 x width 128 x batch 1024 still fits
+HOSTED_MAX_WORK = 2**23   # ~8M: tighter when GRADLAB_PROFILE=hosted
+HOSTED_MAX_STEPS = 20_000
+
+
+class ConfigError(ValueError):
+    """A config value is invalid; the message names the field and what is allowed."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One experiment. Every field has a default, a type and a range (``LIMITS``)."""
+
+    # --- architecture -------------------------------------------------------------------
+    arch: str = "mlp"            # mlp | rnn | gru; rnn/gru need a sequence dataset
+    depth: int = 6               # hidden layers (MLP) or stacked recurrent layers; 1..1000
+    width: int = 64              # units per hidden layer; wider = smoother statistics, slower
+    activation: str = "tanh"     # hidden non-linearity (ignored by gru, whose gates are fixed)
+    residual: bool = False       # identity skip around every hidden block after the first
+    norm: str = "none"           # none | batch | layer, applied before the activation
+    seq_len: int = 20            # time steps for rnn/gru tasks; 1..500
+    # --- initialisation -----------------------------------------------------------------
+    init: str = "xavier_normal"  # see INITS
+    bias_init: str = "auto"      # auto = what the initialiser prescribes (mostly zero)
+    init_gain: float = 1.0       # gain for orthogonal / identity / fold / xavier / he
+    sigma_w: float = 1.0         # gaussian init: W ~ N(0, sigma_w^2 / n_in)
+    sigma_b: float = 0.0         # gaussian / normal bias init: b ~ N(0, sigma_b^2)
+    fold_k: int = 1              # fold init: how many times each matrix is folded
+    gate_bias: float = 0.0       # gru: update-gate bias towards *keeping* h (chrono-like)
+    # --- data ---------------------------------------------------------------------------
+    dataset: str = "spiral"      # see DATASETS
+    n_train: int = 1000          # training examples (mnist: the first n of the train split)
+    n_test: int = 500            # held-out examples for test accuracy / loss (0 = none)
+    input_dim: int = 64          # teacher map: input = output dimension
+    noise: float = 0.1           # label / input noise of the toy datasets
+    # --- objective and optimiser --------------------------------------------------------
+    loss: str = "softmax_ce"     # softmax_ce | sigmoid_ce (Nielsen) | quadratic
+    optimizer: str = "sgd"       # sgd | momentum | adam
+    lr: float = 0.1              # learning rate; a big one diverges, which is data to show
+    momentum: float = 0.9        # for optimizer=momentum
+    batch_size: int = 64         # 0 = full batch (Nielsen's full-batch GD)
+    l2: float = 0.0              # Nielsen's lambda: C += lambda / (2 n_train) * sum(W^2)
+    clip_norm: float = 0.0       # clip the global gradient norm to this (0 = off)
+    clip_value: float = 0.0      # clip each gradient entry to +-this (0 = off)
+    # --- run and instrumentation --------------------------------------------------------
+    steps: int = 2000            # optimiser steps; 0 = measure at initialisation only
+    every: int = 10              # snapshot cadence: statistics every `every` steps
+    seed: int = 0                # seeds data, init and batches (own torch.Generator)
+    device: str = "auto"         # auto = cuda > mps > cpu
+    jacobian: bool = False       # also compute the input-output Jacobian spectrum
+    hist_bins: int = 41          # fixed bins of the activation / gradient histograms
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    # ---- conversions -------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def to_query(self, only_changed: bool = True) -> str:
+        """URL query string; with ``only_changed`` only fields that differ from defaults."""
+        d = self.to_dict()
+        if only_changed:
+            d = {k: v for k, v in d.items() if v != _DEFAULTS[k]}
+        return urlencode({k: _fmt(v) for k, v in d.items()})
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return from_dict({**self.to_dict(), **changes})
+
+    @property
+    def is_sequence(self) -> bool:
+        return self.arch in ("rnn", "gru")
+
+    @property
+    def work(self) -> int:
+        """Units of work of one step: depth x width x batch (x seq_len for RNNs)."""
+        batch = self.batch_size or self.n_train
+        w = self.depth * self.width * min(batch, self.n_train)
+        return w * (self.seq_len if self.is_sequence else 1)
+
+
+_TYPES = {f.name: f.type for f in fields(RunConfig)}
+_DEFAULTS = {f.name: f.default for f in fields(RunConfig)}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "arch": ARCHS, "activation": ACTIVATIONS, "init": INITS, "bias_init": BIAS_INITS,
+    "norm": NORMS, "dataset": DATASETS, "loss": LOSSES, "optimizer": OPTIMIZERS,
+    "device": DEVICES,
+}
+
+
+def field_names() -> tuple[str, ...]:
+    return tuple(_TYPES)
+
+
+def hosted() -> bool:
+    """True when the hosted profile (env GRADLAB_PROFILE=hosted) tightens the caps."""
+    return os.environ.get("GRADLAB_PROFILE", "").strip().lower() == "hosted"
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Turn a raw value (from a URL, a CLI flag, JSON, a widget) into the field's type."""
+    typ = _TYPES[name]
+    if typ == "bool":
+        if isinstance(raw, bool):
+            return raw
+        s = str(raw).strip().lower()
+        if s in ("1", "true", "yes", "on"):
+            return True
+        if s in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected true/false, got {_show(raw)}")
+    if typ == "int":
+        if isinstance(raw, bool):
+            raise ConfigError(name, f"expected an integer, got {_show(raw)}")
+        if isinstance(raw, int):
+            return raw
+        if isinstance(raw, float):
+            if math.isfinite(raw) and raw == int(raw):
+                return int(raw)
+            raise ConfigError(name, f"expected an integer, got {_show(raw)}")
+        s = str(raw).strip()
+        try:
+            return int(s)
+        except ValueError:
+            try:
+                f = float(s)
+            except (ValueError, OverflowError):
+                raise ConfigError(name, f"expected an integer, got {_show(raw)}") from None
+            if math.isfinite(f) and f == int(f):
+                return int(f)
+            raise ConfigError(name, f"expected an integer, got {_show(raw)}") from None
+    if typ == "float":
+        if isinstance(raw, bool):
+            raise ConfigError(name, f"expected a number, got {_show(raw)}")
+        try:
+            f = float(raw if isinstance(raw, (int, float)) else str(raw).strip())
+        except (ValueError, OverflowError, TypeError):
+            raise ConfigError(name, f"expected a number, got {_show(raw)}") from None
+        if not math.isfinite(f):
+            raise ConfigError(name, f"expected a finite number, got {_show(raw)}")
+        return f
+    if not isinstance(raw, str):
+        raise ConfigError(name, f"expected text, got {_show(raw)}")
+    return raw.strip().lower().replace("-", "_")
+
+
+def _show(raw: Any) -> str:
+    s = repr(raw)
+    return s if len(s) <= 40 else s[:37] + "..."
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise ConfigError naming the first bad field and the allowed range / choices."""
+    for name, typ in _TYPES.items():
+        v = getattr(cfg, name)
+        want = {"int": int, "float": (int, float), "bool": bool, "str": str}[typ]
+        if not isinstance(v, want) or (typ != "bool" and isinstance(v, bool)):
+            raise ConfigError(name, f"expected {typ}, got {_show(v)}")
+        if name in _CHOICES and v not in _CHOICES[name]:
+            raise ConfigError(name, f"{_show(v)} is not one of: {', '.join(_CHOICES[name])}")
+        if name in LIMITS:
+            lo, hi = LIMITS[name]
+            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+                raise ConfigError(name, f"{_show(v)} is outside the allowed range [{lo:g}, {hi:g}]")
+    if cfg.is_sequence and cfg.dataset not in SEQUENCE_DATASETS:
+        raise ConfigError(
+            "dataset", f"arch={cfg.arch} needs a sequence dataset ({', '.join(SEQUENCE_DATASETS)})"
+        )
+    if not cfg.is_sequence and cfg.dataset in SEQUENCE_DATASETS:
+        raise ConfigError("arch", f"dataset={cfg.dataset} is a sequence task: use rnn or gru")
+    if cfg.batch_size > cfg.n_train:
+        raise ConfigError(
+            "batch_size", f"{cfg.batch_size} is larger than n_train={cfg.n_train} (0 = full batch)"
+        )
+    if cfg.dataset == "mnist" and cfg.n_train + cfg.n_test > 5000:
+        raise ConfigError("n_train", "mnist has 5000 images: n_train + n_test must be <= 5000")
+    max_work = HOSTED_MAX_WORK if hosted() else MAX_WORK
+    if cfg.work > max_work:
+        raise ConfigError(
+            "depth",
+            f"depth x width x batch{' x seq_len' if cfg.is_sequence else ''} = {cfg.work:,} "
+            f"exceeds the cap of {max_work:,}; "
+            "make the net shallower, narrower or the batch smaller",
+        )
+    if hosted() and cfg.steps > HOSTED_MAX_STEPS:
+        raise ConfigError("steps", f"{cfg.steps} exceeds the hosted cap of {HOSTED_MAX_STEPS}")
+    if cfg.loss == "sigmoid_ce" and cfg.arch != "mlp":
+        raise ConfigError("loss", "sigmoid_ce is for MLP classifiers; use softmax_ce or quadratic")
+
+
+def from_dict(d: Mapping[str, Any], *, base: RunConfig | None = None) -> RunConfig:
+    """Build a RunConfig from a mapping of field -> raw value (unknown keys are an error)."""
+    if not isinstance(d, Mapping):
+        raise ConfigError("config", f"expected a mapping of field -> value, got {_show(d)}")
+    values = (base or RunConfig()).to_dict()
+    for key, raw in d.items():
+        name = str(key).strip().replace("-", "_")
+        if name not in _TYPES:
+            raise ConfigError(str(key)[:40], f"unknown field; known fields: {', '.join(_TYPES)}")
+        values[name] = _coerce(name, raw)
+    return RunConfig(**values)
+
+
+def from_json(text: str) -> RunConfig:
+    try:
+        d = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ConfigError("config", f"not valid JSON: {e.msg} at line {e.lineno}") from None
+    return from_dict(d)
+
+
+def from_query(query: str | Mapping[str, Any], *, base: RunConfig | None = None) -> RunConfig:
+    """Parse a URL query string (or a mapping such as st.query_params). A ``preset`` key
+    selects the base; the other keys override its fields."""
+    items = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True)) if isinstance(query, str) \
+        else {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+    if "preset" in items:
+        base = preset(str(items.pop("preset")))
+    return from_dict(items, base=base)
+
+
+def parse_query_lenient(
+    query: str | Mapping[str, Any], *, base: RunConfig | None = None
+) -> tuple[RunConfig, list[str]]:
+    """Like from_query, but never raises: bad keys are dropped, each with a message, and
+    the remaining ones are applied one by one. Used for hand-edited URLs."""
+    items = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True)) if isinstance(query, str) \
+        else {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+    errors: list[str] = []
+    cfg = base or RunConfig()
+    if "preset" in items:
+        name = str(items.pop("preset"))
+        try:
+            cfg = preset(name)
+        except ConfigError as e:
+            errors.append(str(e))
+    for key, raw in items.items():
+        try:
+            cfg = from_dict({key: raw}, base=cfg)
+        except ConfigError as e:
+            errors.append(str(e))
+        except Exception as e:  # noqa: BLE001 - a URL must never crash the page
+            errors.append(f"{str(key)[:40]}: could not be read ({type(e).__name__})")
+    return cfg, errors
+
+
+# ---- presets: minGPT-style named table ---------------------------------------------------
+_NIELSEN = dict(
+    arch="mlp", width=30, activation="sigmoid", init="nielsen", bias_init="normal",
+    sigma_b=1.0, dataset="mnist", n_train=1000, n_test=1000, loss="sigmoid_ce",
+    optimizer="sgd", lr=0.1, batch_size=0, l2=5.0, steps=500, every=5,
+)
+_DEEP_LINEAR = dict(
+    arch="mlp", depth=30, width=32, input_dim=32, activation="linear", dataset="teacher",
+    n_train=1024, n_test=256, noise=0.0, loss="quadratic", optimizer="sgd", lr=0.01, batch_size=64,
+    steps=1500, every=25,
+)
+
+PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("A 6-layer tanh MLP with Xavier init learning the 2-D spiral.", {}),
+    "nielsen-2": ("Nielsen's [784,30,30,10] sigmoid net, full-batch GD on 1000 MNIST images.",
+                  dict(_NIELSEN, depth=2)),
+    "nielsen-3": ("Nielsen's [784,30,30,30,10]: the first layer learns ~5x slower than the last.",
+                  dict(_NIELSEN, depth=3)),
+    "nielsen-4": ("Nielsen's [784,30,30,30,30,10]: speeds 0.003/0.017/0.070/0.285 at init.",
+                  dict(_NIELSEN, depth=4)),
+    "deep-linear-fold0": ("Orhan: 30-layer linear net, standard init, learning a teacher map.",
+                          dict(_DEEP_LINEAR, init="glorot_standard")),
+    "deep-linear-fold1": ("Orhan: the same with every matrix folded once (degenerate, rank/2).",
+                          dict(_DEEP_LINEAR, init="fold", fold_k=1)),
+    "deep-linear-ortho": ("Orhan: the same with orthogonal init (least degenerate).",
+                          dict(_DEEP_LINEAR, init="orthogonal")),
+    "glorot-standard-tanh": ("Glorot & Bengio: 5x1000-ish tanh net, standard U[+-1/sqrt(n)] init.",
+                             dict(depth=5, width=256, activation="tanh", init="glorot_standard",
+                                  dataset="mnist", n_train=2000, n_test=500, lr=0.05,
+                                  batch_size=32, steps=3000, every=20)),
+    "glorot-normalized-tanh": ("Glorot & Bengio: the same net with normalised (Xavier) init.",
+                               dict(depth=5, width=256, activation="tanh", init="xavier_uniform",
+                                    dataset="mnist", n_train=2000, n_test=500, lr=0.05,
+                                    batch_size=32, steps=3000, every=20)),
+    "glorot-sigmoid": ("Glorot & Bengio: sigmoid net, standard init: the top layer saturates at 0.",
+                       dict(depth=4, width=256, activation="sigmoid", init="glorot_standard",
+                            dataset="mnist", n_train=2000, n_test=500, lr=0.1,
+                            batch_size=10, steps=3000, every=20)),
+    "relu-he": ("A 20-layer ReLU MLP with He init on MNIST: gradients stay healthy.",
+                dict(depth=20, width=128, activation="relu", init="he", dataset="mnist",
+                     n_train=2000, n_test=500, lr=0.02, batch_size=64, steps=2000)),
+    "sigmoid-deep": ("A 20-layer sigmoid MLP (Glorot standard init): the gradient vanishes.",
+                     dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
+                          dataset="mnist", n_train=2000, n_test=500, lr=0.1, batch_size=64,
+                          steps=2000)),
+    "residual-deep": ("The same 20-layer sigmoid MLP with identity skips: layer 1 gets gradient.",
+                      dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
+                           residual=True, dataset="mnist", n_train=2000, n_test=500, lr=0.1,
+                           batch_size=64, steps=2000)),
+    "batchnorm-deep": ("The same 20-layer sigmoid MLP with batch norm before each activation.",
+                       dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
+                            norm="batch", dataset="mnist", n_train=2000, n_test=500, lr=0.1,
+                            batch_size=64, steps=2000)),
+    "exploding-lr": ("A ReLU net with a learning rate far too large: watch it diverge.",
+                     dict(depth=8, width=64, activation="relu", init="he", dataset="spiral",
+                          lr=50.0, steps=200, every=1)),
+    "rnn-long": ("A tanh RNN on a T=100 recall task: the gradient dies before step 1.",
+                 dict(arch="rnn", depth=1, width=64, activation="tanh", init="torch_default",
+                      dataset="recall", seq_len=100, n_train=2000, n_test=500, optimizer="adam",
+                      lr=0.003, batch_size=64, steps=1500, every=10)),
+    "gru-default": ("A GRU with PyTorch's default init on the same task: at init it also fades.",
+                    dict(arch="gru", depth=1, width=64, init="torch_default", dataset="recall",
+                         seq_len=100, n_train=2000, n_test=500, optimizer="adam", lr=0.003,
+                         batch_size=64, steps=1500, every=10)),
+    "gru-long": ("A GRU whose update gate starts in 'keep' mode: the additive path carries it.",
+                 dict(arch="gru", depth=1, width=64, init="torch_default", gate_bias=4.0,
+                      dataset="recall", seq_len=100, n_train=2000, n_test=500,
+                      optimizer="adam", lr=0.003, batch_size=64, steps=1500, every=10)),
+}
+
+
+def preset(name: str) -> RunConfig:
+    key = str(name).strip().lower().replace("_", "-")
+    if key not in PRESETS:
+        raise ConfigError("preset", f"unknown preset {_show(name)}; known: {', '.join(PRESETS)}")
+    return from_dict(PRESETS[key][1])
+
+
+def preset_descriptions() -> dict[str, str]:
+    return {k: v[0] for k, v in PRESETS.items()}
+
+
+__all__ = [
+    "ACTIVATIONS", "ARCHS", "BIAS_INITS", "ConfigError", "DATASETS", "DEVICES", "INITS",
+    "LIMITS", "LOSSES", "MAX_WORK", "NORMS", "OPTIMIZERS", "PRESETS", "RunConfig",
+    "SEQUENCE_DATASETS", "field_names", "from_dict", "from_json", "from_query",
+    "hosted", "parse_query_lenient", "preset", "preset_descriptions", "validate",
+]

@@ -1,0 +1,217 @@
+"""Name -> callable tables: activations, their flat regions, initialisers, optimisers.
+
+Every name in ``core.config`` (ACTIVATIONS, INITS, OPTIMIZERS) has exactly one entry
+here; ``tests/test_registry.py`` keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+
+from core.config import RunConfig
+
+Act = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _scaled_sigmoid(x: torch.Tensor) -> torch.Tensor:
+    # 4*sigmoid(x) - 2: Dive into Deep Learning's fix; slope 1 and value 0 at x = 0.
+    return 4.0 * torch.sigmoid(x) - 2.0
+
+
+def _identity(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+ACTIVATIONS: dict[str, Act] = {
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01),
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "selu": F.selu,
+    "softsign": F.softsign,
+    "hardtanh": F.hardtanh,
+    "linear": _identity,
+    "scaled_sigmoid": _scaled_sigmoid,
+}
+
+#: Range of each activation's output for fixed-bin histograms (unbounded ones are clamped
+#: into the end bins).
+ACT_RANGE: dict[str, tuple[float, float]] = {
+    "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "relu": (0.0, 4.0), "leaky_relu": (-1.0, 4.0),
+    "elu": (-1.0, 4.0), "gelu": (-0.5, 4.0), "selu": (-2.0, 4.0), "softsign": (-1.0, 1.0),
+    "hardtanh": (-1.0, 1.0), "linear": (-4.0, 4.0), "scaled_sigmoid": (-2.0, 2.0),
+}
+
+
+def saturated(name: str, a: torch.Tensor) -> torch.Tensor:
+    """Boolean mask of units in the flat part of the activation (its derivative < ~0.06).
+
+    sigmoid: a < 0.03 or a > 0.97 (sigma' < 0.03); tanh / softsign / scaled sigmoid: |a| > 0.97
+    of the range; relu: a == 0 (dead); hardtanh: |a| >= 1 (derivative exactly 0); elu/selu:
+    the negative tail below 97 % of its floor; linear / gelu / leaky_relu never saturate.
+    """
+    if name == "sigmoid":
+        return (a < 0.03) | (a > 0.97)
+    if name in ("tanh", "softsign"):
+        return a.abs() > 0.97
+    if name == "scaled_sigmoid":
+        return a.abs() > 1.94
+    if name == "hardtanh":
+        return a.abs() >= 1.0
+    if name == "relu":
+        return a <= 0.0
+    if name == "elu":
+        return a < -0.97
+    if name == "selu":
+        return a < -0.97 * 1.0507 * 1.6733
+    return torch.zeros_like(a, dtype=torch.bool)
+
+
+def act_prime(name: str, z: torch.Tensor) -> torch.Tensor:
+    """phi'(z), elementwise, for the analytic Jacobian (same shape as z)."""
+    if name == "linear":
+        return torch.ones_like(z)
+    if name == "tanh":
+        return 1.0 - torch.tanh(z) ** 2
+    if name == "sigmoid":
+        s = torch.sigmoid(z)
+        return s * (1.0 - s)
+    if name == "scaled_sigmoid":
+        s = torch.sigmoid(z)
+        return 4.0 * s * (1.0 - s)
+    if name == "relu":
+        return (z > 0).to(z.dtype)
+    if name == "hardtanh":
+        return (z.abs() < 1.0).to(z.dtype)
+    if name == "softsign":
+        return 1.0 / (1.0 + z.abs()) ** 2
+    # Everything else: exact derivative through autograd (elementwise functions only).
+    with torch.enable_grad():
+        zz = z.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(ACTIVATIONS[name](zz).sum(), zz)
+    return g
+
+
+# ---- initialisers --------------------------------------------------------------------------
+# Each fills (weight, bias) in place for one layer: weight is (n_out, n_in).
+
+def _normal(shape: tuple[int, ...], std: float, g: torch.Generator) -> torch.Tensor:
+    return torch.randn(shape, generator=g) * std
+
+
+def _uniform(shape: tuple[int, ...], a: float, g: torch.Generator) -> torch.Tensor:
+    return (torch.rand(shape, generator=g) * 2.0 - 1.0) * a
+
+
+def haar_orthogonal(n_out: int, n_in: int, g: torch.Generator) -> torch.Tensor:
+    """A Haar-distributed (semi-)orthogonal (n_out, n_in) matrix: QR of a Gaussian with the
+    signs of R's diagonal folded into Q (without that fix Q is not Haar)."""
+    rows, cols = max(n_out, n_in), min(n_out, n_in)
+    a = torch.randn(rows, cols, generator=g, dtype=torch.float64)   # (rows, cols)
+    q, r = torch.linalg.qr(a)                                       # q (rows, cols)
+    q = q * torch.sign(torch.diagonal(r)).unsqueeze(0)
+    q = q if n_out >= n_in else q.T
+    return q.to(torch.float32)
+
+
+def fold(w: torch.Tensor, k: int) -> torch.Tensor:
+    """Orhan's "Fold k": copy the top half of the rows onto the bottom half, k times
+    (each fold works on the top block left by the previous one). Fold 1 halves the rank."""
+    w = w.clone()
+    rows = w.shape[0]
+    for _ in range(k):
+        half = rows // 2
+        if half == 0:
+            break
+        w[half: 2 * half] = w[:half]
+        rows = half
+    return w
+
+
+def init_layer(
+    weight: torch.Tensor, bias: torch.Tensor | None, cfg: RunConfig, g: torch.Generator
+) -> None:
+    """Fill one layer's weight (n_out, n_in) and bias (n_out,) in place according to cfg."""
+    n_out, n_in = weight.shape
+    name, gain = cfg.init, cfg.init_gain
+    shape = (n_out, n_in)
+    bias_default = "zero"
+    if name == "torch_default":
+        # nn.Linear's own default, U[+-1/sqrt(n_in)] for W and b, drawn from *our* generator
+        # (nn.Linear would use the process-wide RNG, which sessions share).
+        w = _uniform(shape, 1.0 / math.sqrt(n_in), g)
+        bias_default = "uniform"
+    elif name == "nielsen_large":
+        w = _normal(shape, 1.0, g)
+        bias_default = "normal1"
+    elif name == "nielsen":
+        w = _normal(shape, 1.0 / math.sqrt(n_in), g)
+        bias_default = "normal1"
+    elif name in ("glorot_standard", "fold"):
+        w = _uniform(shape, 1.0 / math.sqrt(n_in), g)
+        if name == "fold":
+            w = fold(w, cfg.fold_k)
+    elif name == "xavier_uniform":
+        w = _uniform(shape, gain * math.sqrt(6.0 / (n_in + n_out)), g)
+    elif name == "xavier_normal":
+        w = _normal(shape, gain * math.sqrt(2.0 / (n_in + n_out)), g)
+    elif name == "he":
+        w = _normal(shape, gain * math.sqrt(2.0 / n_in), g)
+    elif name == "lecun":
+        w = _normal(shape, gain * math.sqrt(1.0 / n_in), g)
+    elif name == "orthogonal":
+        w = gain * haar_orthogonal(n_out, n_in, g)
+    elif name == "gaussian":
+        w = _normal(shape, cfg.sigma_w / math.sqrt(n_in), g)
+        bias_default = "normal_sigma_b"
+    elif name == "identity":
+        w = gain * torch.eye(n_out, n_in)
+    else:  # pragma: no cover - config validation makes this unreachable
+        raise ValueError(f"unknown init {name!r}")
+    with torch.no_grad():
+        weight.copy_(w)
+        if bias is not None:
+            bias.copy_(_bias(cfg, n_in, n_out, bias_default, g))
+
+
+def _bias(cfg: RunConfig, n_in: int, n_out: int, default: str, g: torch.Generator) -> torch.Tensor:
+    kind = cfg.bias_init
+    if kind == "auto":
+        if default == "normal1":
+            return _normal((n_out,), 1.0, g)
+        if default == "normal_sigma_b":
+            return _normal((n_out,), cfg.sigma_b, g)
+        if default == "uniform":
+            return _uniform((n_out,), 1.0 / math.sqrt(n_in), g)
+        return torch.zeros(n_out)
+    if kind == "zero":
+        return torch.zeros(n_out)
+    if kind == "normal":
+        return _normal((n_out,), cfg.sigma_b, g)
+    return _uniform((n_out,), 1.0 / math.sqrt(n_in), g)  # "uniform": PyTorch-like range
+
+
+# ---- optimisers -----------------------------------------------------------------------------
+
+def make_optimizer(cfg: RunConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
+    """SGD / momentum / Adam. L2 is added to the gradients by train.py (Nielsen's lambda/n),
+    not through weight_decay, so the same formula holds for every optimiser."""
+    params = list(params)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, foreach=True)
+    if cfg.optimizer == "momentum":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, foreach=True)
+    return torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+
+
+OPTIMIZERS = ("sgd", "momentum", "adam")
+INITS = (
+    "nielsen_large", "nielsen", "glorot_standard", "xavier_uniform", "xavier_normal", "he",
+    "lecun", "orthogonal", "gaussian", "fold", "identity", "torch_default",
+)

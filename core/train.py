@@ -1,0 +1,221 @@
+"""run(config) -> Iterator[Snapshot]: the training loop. Pure: no printing, no files, no
+threads, no process-wide torch switches (each run draws from its own torch.Generator).
+
+Step semantics: the snapshot for step s describes the network after s updates, measured
+on the batch of update s+1 before it is applied; step 0 is the initialisation. With
+``steps = N`` there are N updates and a final snapshot at step N (no update after it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core import data as data_mod
+from core.config import RunConfig
+from core.models import Taps, build
+from core.probes import act_edges, grad_edges, measure
+from core.registry import make_optimizer
+from core.snapshot import RunResult, Snapshot
+
+EVAL_MAX = 512   # test examples evaluated per snapshot (a fixed prefix of the test set)
+
+
+@dataclass
+class RunControl:
+    """Live knobs a consumer (the app's worker) may change while a run is in flight.
+    Read once per step; None means "as in the config"."""
+
+    lr: float | None = None
+    every: int | None = None
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """cuda > mps > cpu for "auto"; a forced device that is absent raises ValueError."""
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if has_mps else torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device: cuda was asked for but no CUDA GPU is available")
+    if name == "mps" and not has_mps:
+        raise ValueError("device: mps was asked for but Apple MPS is not available")
+    return torch.device(name)
+
+
+def _loss_fn(cfg: RunConfig, task: str, n_out: int):
+    """(logits, y) -> scalar batch-mean loss, per Nielsen / Glorot conventions."""
+    if task == "regression":
+        # 0.5 * ||y - out||^2 summed over outputs, mean over the batch.
+        return lambda out, y: 0.5 * ((out - y) ** 2).sum(1).mean()
+    if cfg.loss == "softmax_ce":
+        return lambda out, y: F.cross_entropy(out, y)
+    if cfg.loss == "sigmoid_ce":
+        # Nielsen's network2 cost: sigmoid outputs, -sum_j [y ln a + (1-y) ln(1-a)],
+        # averaged over the batch; its output delta is a - y.
+        return lambda out, y: F.binary_cross_entropy_with_logits(
+            out, F.one_hot(y, n_out).to(out.dtype), reduction="sum") / out.shape[0]
+    # quadratic: 0.5 * ||softmax(out) - onehot||^2 (Glorot & Bengio's comparison).
+    return lambda out, y: 0.5 * ((torch.softmax(out, 1) - F.one_hot(y, n_out).to(out.dtype))
+                                 ** 2).sum(1).mean()
+
+
+def _first_bad_layer(model: torch.nn.Module, taps: Taps, loss: torch.Tensor) -> str:
+    """Where NaN/inf first appears: forward activations from the input, then gradients in
+    backward order (from the output), then the loss itself."""
+    names = model.layer_names()
+    for i, a in enumerate(taps.a):
+        if not torch.isfinite(a).all():
+            return f"{names[i]} (forward activations)"
+    if not torch.isfinite(loss):
+        return "output (loss)"
+    weights = model.weights()
+    for i in range(len(weights) - 1, -1, -1):
+        g = weights[i].grad
+        if g is not None and not torch.isfinite(g).all():
+            return f"{names[i]} (gradient)"
+    return "unknown"
+
+
+def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]:
+    """Train cfg's network, yielding a Snapshot every ``every`` steps (and at step 0 and
+    the last step). Stops cleanly after a snapshot with ``diverged=True`` on NaN/inf."""
+    device = resolve_device(cfg.device)
+    g = torch.Generator().manual_seed(cfg.seed)          # this run's own RNG (CPU)
+    ds = data_mod.load(cfg, device)
+    model = build(cfg, ds.n_in, ds.n_out, g).to(device)
+    model.train()
+    opt = make_optimizer(cfg, model.parameters())
+    loss_fn = _loss_fn(cfg, ds.task, ds.n_out)
+    params = [p for p in model.parameters()]
+    weights = model.weights()
+    l2_scale = cfg.l2 / ds.x_train.shape[0]
+    n = ds.x_train.shape[0]
+    bs = n if cfg.batch_size in (0, n) else cfg.batch_size
+    classification = ds.task == "classification"
+    x_test, y_test = ds.x_test[:EVAL_MAX], ds.y_test[:EVAL_MAX]
+    jac_x = (ds.x_test if ds.x_test.shape[0] else ds.x_train)[0]
+    ae, ge = act_edges(cfg), grad_edges(cfg)
+    t0 = time.perf_counter()
+    perm: torch.Tensor | None = None
+    pos = n
+    lr = cfg.lr
+
+    for step in range(cfg.steps + 1):
+        every = (control.every if control and control.every else None) or cfg.every
+        if control and control.lr is not None and control.lr != lr:
+            lr = float(control.lr)
+            for group in opt.param_groups:
+                group["lr"] = lr
+        snap = step % every == 0 or step == cfg.steps
+        if bs == n:
+            xb, yb = ds.x_train, ds.y_train
+        else:
+            if pos + bs > n:
+                perm = torch.randperm(n, generator=g).to(device)
+                pos = 0
+            idx = perm[pos:pos + bs]
+            pos += bs
+            xb, yb = ds.x_train[idx], ds.y_train[idx]
+
+        out, taps = model(xb, taps=snap)
+        loss = loss_fn(out, yb)
+        opt.zero_grad(set_to_none=False)
+        loss.backward()
+        if l2_scale:
+            torch._foreach_add_([w.grad for w in weights], weights, alpha=l2_scale)
+        gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
+            [p.grad for p in params if p.grad is not None])))
+        finite = bool(torch.isfinite(loss) & torch.isfinite(gnorm))
+
+        if not finite and taps is None:
+            # Re-run this step with taps (weights unchanged) to see where it broke.
+            out, taps = model(xb, taps=True)
+            loss = loss_fn(out, yb)
+            opt.zero_grad(set_to_none=False)
+            loss.backward()
+        if snap or not finite:
+            yield _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x,
+                            lr, bs, step, t0, ae, ge, classification, finite, loss_fn)
+            if not finite:
+                return
+        if step == cfg.steps:
+            return
+        if cfg.clip_value:
+            grads = [p.grad for p in params if p.grad is not None]
+            torch._foreach_clamp_min_(grads, -cfg.clip_value)
+            torch._foreach_clamp_max_(grads, cfg.clip_value)
+            if cfg.clip_norm:
+                gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
+        if cfg.clip_norm:
+            scale = (cfg.clip_norm / (gnorm + 1e-6)).clamp(max=1.0)
+            torch._foreach_mul_([p.grad for p in params if p.grad is not None], scale)
+        opt.step()
+
+
+def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs, step, t0,
+              ae, ge, classification, finite, loss_fn) -> Snapshot:
+    extra: dict[str, torch.Tensor] = {"loss": loss.detach()}
+    if classification:
+        extra["train_acc"] = (out.detach().argmax(1) == yb).float().mean()
+    if x_test.shape[0]:
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            tout, _ = model(x_test)
+            extra["test_loss"] = loss_fn(tout, y_test).detach()
+            if classification:
+                extra["test_acc"] = (tout.argmax(1) == y_test).float().mean()
+        model.train(was_training)
+    jlog = None
+    if cfg.jacobian and cfg.arch == "mlp" and finite:
+        from core.spectrum import product_log_singular_values
+
+        model.eval()
+        jlog = product_log_singular_values(model.jacobian_factors(jac_x))
+        model.train()
+    m = measure(model, taps, cfg, lr, bs, extra, jlog)
+    v = m.values
+    diverged_layer = None if finite else _first_bad_layer(model, taps, loss)
+    jl = v.get("jlog")
+    return Snapshot(
+        step=step,
+        loss=float(v["loss"]),
+        train_accuracy=float(v["train_acc"]) if "train_acc" in v else None,
+        test_accuracy=float(v["test_acc"]) if "test_acc" in v else None,
+        test_loss=float(v["test_loss"]) if "test_loss" in v else None,
+        layers=m.layers,
+        elapsed_s=time.perf_counter() - t0,
+        jacobian_log_singular_values=jl,
+        jacobian_singular_values=None if jl is None else _exp(jl),
+        time_grad_norms=v.get("time"),
+        act_edges=ae, grad_edges=ge,
+        diverged=not finite,
+        diverged_layer=diverged_layer,
+        message=None if finite else
+        f"NaN/inf at step {step}, first in {diverged_layer}: the run stopped; "
+        f"the charts keep the last good values.",
+    )
+
+
+def _exp(logs: np.ndarray) -> np.ndarray:
+    return np.exp(np.clip(logs, -745.0, 709.0))
+
+
+def run_all(cfg: RunConfig) -> RunResult:
+    """Run to the end and collect every snapshot (the CLI's and the tests' entry point)."""
+    res = RunResult(config=cfg.to_dict(), device=str(resolve_device(cfg.device)))
+    for s in run(cfg):
+        res.snapshots.append(s)
+        if s.diverged:
+            res.diverged_at, res.diverged_layer = s.step, s.diverged_layer
+    return res
+
+
+__all__ = ["RunControl", "resolve_device", "run", "run_all"]

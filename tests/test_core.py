@@ -1,0 +1,244 @@
+"""The engine against references: a hand-written NumPy backprop, autograd Jacobians,
+published numbers (Nielsen), and its own invariants (fold rank, orthogonality,
+divergence, determinism, depth 1000)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from core import data as data_mod
+from core.config import RunConfig, preset
+from core.models import build
+from core.registry import fold, haar_orthogonal, init_layer
+from core.train import RunControl, run, run_all
+
+
+def _model_and_data(cfg: RunConfig):
+    """The exact model and data run(cfg) starts from (same generator sequence)."""
+    g = torch.Generator().manual_seed(cfg.seed)
+    ds = data_mod.load(cfg, "cpu")
+    return build(cfg, ds.n_in, ds.n_out, g), ds
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def test_delta_norm_matches_numpy_backprop() -> None:
+    """Nielsen's delta^l = mean over the batch of dC/dz^l, by hand in float64 NumPy
+    (BP1-BP2 of Nielsen ch. 2), against the engine's snapshot at step 0."""
+    cfg = RunConfig(depth=3, width=5, activation="sigmoid", init="nielsen", bias_init="normal",
+                    sigma_b=1.0, dataset="xor", n_train=32, n_test=0, loss="sigmoid_ce",
+                    batch_size=0, steps=0)
+    model, ds = _model_and_data(cfg)
+    Ws = [lin.weight.detach().double().numpy() for lin in model.hidden] + \
+         [model.out.weight.detach().double().numpy()]
+    bs = [lin.bias.detach().double().numpy() for lin in model.hidden] + \
+         [model.out.bias.detach().double().numpy()]
+    x = ds.x_train.double().numpy()                         # (N, 2)
+    y = np.eye(ds.n_out)[ds.y_train.numpy()]                 # (N, n_out)
+    acts, zs = [x], []
+    for W, b in zip(Ws, bs, strict=True):
+        z = acts[-1] @ W.T + b
+        zs.append(z)
+        acts.append(_sigmoid(z))
+    n = x.shape[0]
+    delta = (acts[-1] - y) / n                               # cross-entropy: a - y, batch mean
+    deltas = [delta]
+    for W, z in zip(reversed(Ws[1:]), reversed(zs[:-1]), strict=True):
+        delta = (delta @ W) * _sigmoid(z) * (1 - _sigmoid(z))
+        deltas.insert(0, delta)
+    want = [np.linalg.norm(d.sum(0)) for d in deltas]          # ||mean_x delta_x||
+    snap = next(iter(run(cfg)))
+    got = [layer.delta_norm for layer in snap.layers]
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+    np.testing.assert_allclose(snap.layers[0].delta_top, deltas[0].sum(0)[:5], rtol=1e-5,
+                               atol=1e-9)
+
+
+def test_nielsen4_delta_norms_match_published() -> None:
+    """Nielsen ch. 5, [784,30,30,30,30,10] at init: 0.003, 0.017, 0.070, 0.285.
+    Tolerance: the median over 7 seeds within a factor 1.6 of each published value, and the
+    first/last ratio within [1/250, 1/40] (published ~1/95). Why: Nielsen's numbers are one
+    draw of the init on his first 1000 of 50,000 training images; ours are the first 1000 of
+    a fixed 4,000-image split of MNIST 5k, and a single layer varies ~+-40 % across seeds."""
+    published = np.array([0.003, 0.017, 0.070, 0.285])
+    rows = []
+    for seed in range(7):
+        res = run_all(preset("nielsen-4").replace(steps=0, seed=seed))
+        rows.append([layer.delta_norm for layer in res.snapshots[0].layers[:4]])
+    med = np.median(np.array(rows), axis=0)
+    assert np.all(np.diff(med) > 0), med                      # later layers learn faster
+    ratio = med / published
+    assert np.all((ratio > 1 / 1.6) & (ratio < 1.6)), (med, ratio)
+    assert 1 / 250 < med[0] / med[-1] < 1 / 40, med
+
+
+@pytest.mark.parametrize("norm,residual", [("none", False), ("none", True), ("layer", False),
+                                           ("batch", False)])
+def test_jacobian_factors_match_autograd(norm: str, residual: bool) -> None:
+    """d h_L / d x from the per-layer factors == torch.autograd.functional.jacobian, and the
+    engine's stable log-singular values == SVD of that Jacobian."""
+    from core.spectrum import product_log_singular_values
+
+    cfg = RunConfig(depth=4, width=6, activation="tanh", dataset="teacher", input_dim=6,
+                    loss="quadratic", norm=norm, residual=residual, steps=0)
+    model, ds = _model_and_data(cfg)
+    model = model.double()
+    if norm == "batch":   # give the running statistics non-trivial values
+        with torch.no_grad():
+            model.train()
+            model(ds.x_train.double())
+    model.eval()
+    x = ds.x_test[0].double()
+
+    def last_hidden(inp: torch.Tensor) -> torch.Tensor:
+        h = inp.unsqueeze(0)
+        for i, lin in enumerate(model.hidden):
+            z = lin(h)
+            if model.norms:
+                z = model.norms[i](z)
+            a = model.phi(z)
+            h = h + a if (model.residual and i > 0) else a
+        return h.squeeze(0)
+
+    J = torch.autograd.functional.jacobian(last_hidden, x)       # (n, n_in)
+    facs = model.jacobian_factors(x)
+    P = facs[0]
+    for f in facs[1:]:
+        P = f @ P
+    torch.testing.assert_close(P, J, rtol=1e-9, atol=1e-12)
+    want = np.log(torch.linalg.svdvals(J).numpy())
+    got = product_log_singular_values(facs).cpu().numpy()
+    np.testing.assert_allclose(got, want, atol=1e-8)
+
+
+def test_fold_halves_rank() -> None:
+    g = torch.Generator().manual_seed(0)
+    w = torch.randn(16, 16, generator=g)
+    for k, rank in [(0, 16), (1, 8), (2, 8), (3, 8)]:
+        folded = fold(w, k)
+        # Fold 1: the bottom half copies the top half -> rank 8; Fold k>1 folds the top block
+        # again, but the bottom half still holds the top's old rows, so rank stays 8.
+        assert torch.linalg.matrix_rank(folded).item() == rank, k
+    assert torch.equal(fold(w, 1)[8:], fold(w, 1)[:8])
+
+
+def test_fold_init_through_config() -> None:
+    cfg = preset("deep-linear-fold1")
+    g = torch.Generator().manual_seed(0)
+    lin = torch.nn.Linear(32, 32)
+    init_layer(lin.weight, lin.bias, cfg, g)
+    assert torch.linalg.matrix_rank(lin.weight).item() == 16
+
+
+def test_orthogonal_init_is_orthogonal() -> None:
+    g = torch.Generator().manual_seed(3)
+    for n_out, n_in in [(32, 32), (16, 40), (40, 16)]:
+        q = haar_orthogonal(n_out, n_in, g).double()
+        gram = q @ q.T if n_out <= n_in else q.T @ q
+        torch.testing.assert_close(gram, torch.eye(min(n_out, n_in), dtype=torch.float64),
+                                   atol=1e-6, rtol=0)
+    cfg = RunConfig(init="orthogonal", init_gain=1.5)
+    lin = torch.nn.Linear(24, 24)
+    init_layer(lin.weight, lin.bias, cfg, g)
+    sv = torch.linalg.svdvals(lin.weight.double())
+    torch.testing.assert_close(sv, torch.full((24,), 1.5, dtype=torch.float64), atol=1e-5, rtol=0)
+
+
+def test_divergence_detected_and_reported() -> None:
+    res = run_all(preset("exploding-lr"))
+    assert res.diverged_at is not None and res.diverged_at < 200
+    last = res.snapshots[-1]
+    assert last.diverged and last.step == res.diverged_at
+    assert res.diverged_layer and res.diverged_layer != "unknown"
+    assert "NaN/inf" in (last.message or "")
+    assert all(not s.diverged for s in res.snapshots[:-1])
+    # the document is still valid JSON (no NaN literals)
+    import json
+    json.dumps(res.to_json(), allow_nan=False)
+
+
+def test_deterministic_for_a_seed() -> None:
+    cfg = RunConfig(depth=3, width=16, steps=30, every=10, seed=7)
+    a = [s.loss for s in run(cfg)]
+    b = [s.loss for s in run(cfg)]
+    c = [s.loss for s in run(cfg.replace(seed=8))]
+    assert a == b and a != c
+
+
+def test_global_rng_untouched() -> None:
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    run_all(RunConfig(depth=2, width=8, steps=5))
+    assert torch.equal(before, torch.random.get_rng_state())
+
+
+def test_steps0_measures_init_only() -> None:
+    res = run_all(RunConfig(depth=2, width=8, steps=0))
+    assert [s.step for s in res.snapshots] == [0]
+
+
+def test_snapshot_cadence_and_live_lr() -> None:
+    ctl = RunControl()
+    steps = []
+    gen = run(RunConfig(depth=2, width=8, steps=25, every=10, lr=0.1), ctl)
+    for s in gen:
+        steps.append(s.step)
+        ctl.lr = 0.05
+        if s.step > 0:
+            assert s.layers[0].update_ratio > 0
+    assert steps == [0, 10, 20, 25]
+
+
+def test_depth_1000_one_instrumented_step() -> None:
+    """A depth-1000 width-64 tanh MLP: one instrumented step, Jacobian spectrum finite."""
+    cfg = RunConfig(depth=1000, width=64, activation="tanh", init="orthogonal",
+                    dataset="teacher", input_dim=64, loss="quadratic", n_train=64, n_test=16,
+                    batch_size=64, steps=1, every=1, jacobian=True)
+    snaps = list(run(cfg))
+    assert len(snaps) == 2 and not snaps[-1].diverged
+    jl = snaps[0].jacobian_log_singular_values
+    assert jl is not None and len(jl) == 64 and np.all(np.isfinite(jl))
+    assert len(snaps[0].layers) == 1001
+    assert all(math.isfinite(layer.delta_norm) for layer in snaps[0].layers)
+
+
+def test_rnn_time_grad_norms() -> None:
+    cfg = preset("gru-long").replace(steps=0, seq_len=12, n_train=64, n_test=16, batch_size=32)
+    snap = next(iter(run(cfg)))
+    assert snap.time_grad_norms is not None and len(snap.time_grad_norms) == 12
+    assert np.all(np.isfinite(snap.time_grad_norms))
+
+
+@pytest.mark.parametrize("name", ["relu", "gelu", "selu", "elu", "leaky_relu", "softsign",
+                                  "hardtanh", "linear", "scaled_sigmoid", "sigmoid"])
+def test_every_activation_trains(name: str) -> None:
+    res = run_all(RunConfig(depth=2, width=8, activation=name, steps=3, every=1))
+    assert len(res.snapshots) == 4
+
+
+@pytest.mark.parametrize("init", ["nielsen_large", "nielsen", "glorot_standard", "xavier_uniform",
+                                  "xavier_normal", "he", "lecun", "orthogonal", "gaussian",
+                                  "fold", "identity", "torch_default"])
+def test_every_init_runs(init: str) -> None:
+    res = run_all(RunConfig(depth=2, width=8, init=init, steps=1))
+    assert res.snapshots[0].layers[0].weight_norm > 0
+
+
+@pytest.mark.parametrize("opt,clip", [("sgd", {}), ("momentum", {"clip_norm": 0.1}),
+                                      ("adam", {"clip_value": 0.01})])
+def test_optimisers_and_clipping(opt: str, clip: dict) -> None:
+    res = run_all(RunConfig(depth=2, width=8, optimizer=opt, steps=20, every=20, lr=0.01,
+                            l2=1.0, **clip))
+    assert res.diverged_at is None and res.snapshots[-1].loss < res.snapshots[0].loss * 1.5
+
+
+def test_clipping_prevents_divergence() -> None:
+    base = preset("exploding-lr")
+    assert run_all(base).diverged_at is not None
+    assert run_all(base.replace(clip_norm=1.0)).diverged_at is None
