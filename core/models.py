@@ -29,7 +29,7 @@ class MLP(nn.Module):
     """x -> [Linear -> (norm) -> phi] x depth -> Linear. With ``residual`` every hidden block
     after the first adds its input: h_l = h_{l-1} + phi(norm(W_l h_{l-1} + b_l))."""
 
-    def __init__(self, cfg: RunConfig, n_in: int, n_out: int, g: torch.Generator) -> None:
+    def __init__(self, cfg: RunConfig, n_in: int, n_out: int) -> None:
         super().__init__()
         self.act_name = cfg.activation
         self.phi = ACTIVATIONS[cfg.activation]
@@ -49,8 +49,12 @@ class MLP(nn.Module):
         else:
             self.norms = nn.ModuleList()
         self.out = nn.Linear(n, n_out)
+
+    def init_(self, cfg: RunConfig, g: torch.Generator) -> None:
         for lin in list(self.hidden) + [self.out]:
             init_layer(lin.weight, lin.bias, cfg, g)
+        for nm in self.norms:
+            nm.reset_parameters()
 
     # The bias that feeds each hidden non-linearity: its gradient is Nielsen's delta summed
     # over the batch (dC/db = mean_batch dC/dz when the loss is a batch mean).
@@ -128,7 +132,7 @@ class RecurrentNet(nn.Module):
     """Stacked vanilla RNN (own cell, any activation) or GRU (torch.nn.GRUCell) unrolled
     step by step, so that dL/dh_t exists for every t; a Linear readout on the last h_T."""
 
-    def __init__(self, cfg: RunConfig, n_in: int, n_out: int, g: torch.Generator) -> None:
+    def __init__(self, cfg: RunConfig, n_in: int, n_out: int) -> None:
         super().__init__()
         self.kind = cfg.arch
         self.act_name = "tanh" if cfg.arch == "gru" else cfg.activation
@@ -140,9 +144,8 @@ class RecurrentNet(nn.Module):
         else:
             self.cells = nn.ModuleList(_RNNCell(dims[i], H) for i in range(cfg.depth))
         self.out = nn.Linear(H, n_out)
-        self._init(cfg, g)
 
-    def _init(self, cfg: RunConfig, g: torch.Generator) -> None:
+    def init_(self, cfg: RunConfig, g: torch.Generator) -> None:
         H = self.out.in_features
         with torch.no_grad():
             for cell in self.cells:
@@ -219,7 +222,13 @@ class _RNNCell(nn.Module):
 
 
 def build(cfg: RunConfig, n_in: int, n_out: int, g: torch.Generator) -> nn.Module:
-    """The network for cfg, initialised from generator g (parameters on the CPU)."""
-    if cfg.arch == "mlp":
-        return MLP(cfg, n_in, n_out, g)
-    return RecurrentNet(cfg, n_in, n_out, g)
+    """The network for cfg, initialised from generator g (parameters on the CPU).
+
+    Modules are constructed on the meta device, so their own default initialisation never
+    draws from the process-wide RNG that concurrent sessions share; every parameter is
+    then filled from ``g``."""
+    with torch.device("meta"):
+        model = MLP(cfg, n_in, n_out) if cfg.arch == "mlp" else RecurrentNet(cfg, n_in, n_out)
+    model = model.to_empty(device="cpu")
+    model.init_(cfg, g)
+    return model
