@@ -105,7 +105,7 @@ class RunConfig:
     # --- initialisation -----------------------------------------------------------------
     init: str = "xavier_normal"  # see INITS
     bias_init: str = "auto"      # auto = what the initialiser prescribes (mostly zero)
-    init_gain: float = 1.0       # gain for orthogonal / identity / fold / xavier / he
+    init_gain: float = 1.0       # gain for orthogonal / identity / xavier / he / lecun
     sigma_w: float = 1.0         # gaussian init: W ~ N(0, sigma_w^2 / n_in)
     sigma_b: float = 0.0         # gaussian / normal bias init: b ~ N(0, sigma_b^2)
     fold_k: int = 1              # fold init: how many times each matrix is folded
@@ -239,7 +239,12 @@ def _coerce(name: str, raw: Any) -> Any:
 
 
 def _show(raw: Any) -> str:
-    s = repr(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 128:
+        return "a huge integer"
+    try:
+        s = repr(raw)
+    except (ValueError, RecursionError):   # e.g. ints beyond Python's str() digit limit
+        return f"a {type(raw).__name__}"
     return s if len(s) <= 40 else s[:37] + "..."
 
 
@@ -254,7 +259,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(name, f"{_show(v)} is not one of: {', '.join(_CHOICES[name])}")
         if name in LIMITS:
             lo, hi = LIMITS[name]
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and lo <= v <= hi):
+            finite = not isinstance(v, float) or math.isfinite(v)   # huge ints: no float()
+            if not (isinstance(v, (int, float)) and finite and lo <= v <= hi):
                 raise ConfigError(name, f"{_show(v)} is outside the allowed range [{lo:g}, {hi:g}]")
     if cfg.is_sequence and cfg.dataset not in SEQUENCE_DATASETS:
         raise ConfigError(
@@ -290,7 +296,9 @@ def from_dict(d: Mapping[str, Any], *, base: RunConfig | None = None) -> RunConf
     for key, raw in d.items():
         name = str(key).strip().replace("-", "_")
         if name not in _TYPES:
-            raise ConfigError(str(key)[:40], f"unknown field; known fields: {', '.join(_TYPES)}")
+            raise ConfigError(
+                "config", f"unknown field {_show(key)}; fields are e.g. depth, width, activation, "
+                "init, lr, seed (`gradlab run --help`, README)")
         values[name] = _coerce(name, raw)
     return RunConfig(**values)
 
@@ -300,14 +308,23 @@ def from_json(text: str) -> RunConfig:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError("config", f"not valid JSON: {e.msg} at line {e.lineno}") from None
+    except (RecursionError, ValueError):   # absurdly nested arrays, 5000-digit numbers
+        raise ConfigError("config", "JSON too deeply nested or with too large numbers") from None
     return from_dict(d)
+
+
+def _query_items(query: str | Mapping[str, Any]) -> dict[str, Any]:
+    """Key -> last value of a query string or a mapping (lists: the last element)."""
+    if isinstance(query, str):
+        return dict(parse_qsl(query.lstrip("?"), keep_blank_values=True))
+    return {k: ((v[-1] if v else "") if isinstance(v, (list, tuple)) else v)
+            for k, v in query.items()}
 
 
 def from_query(query: str | Mapping[str, Any], *, base: RunConfig | None = None) -> RunConfig:
     """Parse a URL query string (or a mapping such as st.query_params). A ``preset`` key
     selects the base; the other keys override its fields."""
-    items = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True)) if isinstance(query, str) \
-        else {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+    items = _query_items(query)
     if "preset" in items:
         base = preset(str(items.pop("preset")))
     return from_dict(items, base=base)
@@ -318,8 +335,7 @@ def parse_query_lenient(
 ) -> tuple[RunConfig, list[str]]:
     """Like from_query, but never raises: bad keys are dropped, each with a message, and
     the remaining ones are applied one by one. Used for hand-edited URLs."""
-    items = dict(parse_qsl(query.lstrip("?"), keep_blank_values=True)) if isinstance(query, str) \
-        else {k: (v[-1] if isinstance(v, list) else v) for k, v in query.items()}
+    items = _query_items(query)
     errors: list[str] = []
     cfg = base or RunConfig()
     if "preset" in items:
@@ -328,13 +344,29 @@ def parse_query_lenient(
             cfg = preset(name)
         except ConfigError as e:
             errors.append(str(e))
-    for key, raw in items.items():
-        try:
-            cfg = from_dict({key: raw}, base=cfg)
-        except ConfigError as e:
-            errors.append(str(e))
-        except Exception as e:  # noqa: BLE001 - a URL must never crash the page
-            errors.append(f"{str(key)[:40]}: could not be read ({type(e).__name__})")
+    # Keys depend on each other (batch_size <= n_train, arch <-> dataset), so first try
+    # them all at once; only if that fails apply them one by one, in passes, until no
+    # further key can be applied: a link made by to_query() always loads exactly.
+    try:
+        return from_dict(items, base=cfg), errors
+    except Exception:  # noqa: BLE001 - fall through to the key-by-key repair
+        pass
+    pending = dict(items)
+    last: dict[str, str] = {}
+    while pending:
+        progress = False
+        for key, raw in list(pending.items()):
+            try:
+                cfg = from_dict({key: raw}, base=cfg)
+                del pending[key]
+                progress = True
+            except ConfigError as e:
+                last[key] = str(e)
+            except Exception as e:  # noqa: BLE001 - a URL must never crash the page
+                last[key] = f"{_show(str(key))}: could not be read ({type(e).__name__})"
+        if not progress:
+            break
+    errors += [last[k] for k in pending]
     return cfg, errors
 
 
@@ -412,7 +444,8 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
 def preset(name: str) -> RunConfig:
     key = str(name).strip().lower().replace("_", "-")
     if key not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {_show(name)}; known: {', '.join(PRESETS)}")
+        raise ConfigError("preset", f"unknown preset {_show(name)}; `gradlab presets` "
+                          f"lists all {len(PRESETS)} (e.g. nielsen-4, gru-long)")
     return from_dict(PRESETS[key][1])
 
 

@@ -1,0 +1,76 @@
+# Gradient Lab -- the hosted teaching instance, CPU image.
+#
+#   docker build -t gradlab:0.1.0 .
+#   docker run --rm -p 8501:8501 gradlab:0.1.0          # then open http://localhost:8501
+#
+# One container = one Streamlit process = about one core of training (the GIL: measured,
+# 30 trainers with 1/2/4/8 slots in one process took 8.8/8.7/9.4/10.7 s). Scale out with
+# more containers behind a sticky proxy (deploy/), not with more threads in one.
+#
+# torch comes from PyTorch's CPU wheel index: the default PyPI torch wheel for Linux bundles
+# CUDA libraries (several GB) that a CPU pod never uses. The version is the one pinned in
+# ci/constraints.txt, so the image runs the torch the tests ran.
+#
+# CUDA variant (a GPU node pool; see deploy/README.md): build with
+#   docker build --build-arg BASE_IMAGE=nvidia/cuda:12.6.3-cudnn-runtime-ubuntu24.04 \
+#                --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cu126 -t gradlab:0.1.0-cuda .
+# (that base has no python3.11 of its own: install python3 + python3-venv with apt first),
+# or start FROM pytorch/pytorch:<version>-cuda12.6-cudnn9-runtime, which already holds torch,
+# and skip the torch step. RunConfig.device="auto" picks cuda when the pod sees a GPU.
+
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE}
+
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+
+# GRADLAB_PROFILE=hosted: the tighter per-run caps (core/config.py HOSTED_MAX_WORK, steps).
+# GRADLAB_MAX_WORKERS: training slots of this process; one process ~ one core, so 1 per
+# 1-CPU container. Streamlit reads STREAMLIT_<SECTION>_<OPTION> for every `streamlit run`
+# option (e.g. STREAMLIT_SERVER_ALLOWED_HOSTS, STREAMLIT_SERVER_COOKIE_SECRET at run time).
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    GRADLAB_PROFILE=hosted \
+    GRADLAB_MAX_WORKERS=1 \
+    GRADLAB_TORCH_THREADS=1 \
+    OMP_NUM_THREADS=1 \
+    MKL_NUM_THREADS=1 \
+    STREAMLIT_BROWSER_GATHER_USAGE_STATS=false \
+    STREAMLIT_SERVER_FILE_WATCHER_TYPE=none \
+    STREAMLIT_SERVER_RUN_ON_SAVE=false
+
+WORKDIR /app
+
+# 1. torch (CPU wheel) and the other dependencies: a layer that changes only with the pins.
+COPY pyproject.toml ./
+COPY ci/constraints.txt ci/constraints.txt
+RUN pip install --index-url "${TORCH_INDEX_URL}" \
+        "torch==$(sed -n 's/^torch==//p' ci/constraints.txt)" \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+ && pip install -r /tmp/requirements.txt -c ci/constraints.txt \
+ && rm /tmp/requirements.txt
+
+# 2. the project itself. Editable on purpose: core/data.py finds assets/ next to core/.
+COPY . .
+RUN pip install --no-deps -e . \
+ && groupadd --gid 10001 gradlab \
+ && useradd --uid 10001 --gid 10001 --create-home --shell /usr/sbin/nologin gradlab \
+ && python -c "import core.config, streamlit, torch; print('torch', torch.__version__)"
+
+# Non-root from here on; the code stays root-owned (read-only to the app).
+USER 10001:10001
+
+EXPOSE 8501
+
+# python:3.11-slim has no curl: ask the health endpoint with the standard library.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
+
+# .streamlit/config.toml (copied with the source) carries the hardening; the server
+# address / port / headless flags are set here so the image never depends on it for those.
+CMD ["streamlit", "run", "app/main.py", \
+     "--server.port", "8501", \
+     "--server.address", "0.0.0.0", \
+     "--server.headless", "true"]

@@ -1,0 +1,147 @@
+"""stream_chart: Plotly charts that update IN PLACE inside Streamlit.
+
+``st.plotly_chart`` remounts its chart whenever the figure changes (visible flicker, and
+zoom is lost); a page that redraws from ``st.fragment(run_every=...)`` several times a second
+needs the opposite. ``stream_chart(fig, key=...)`` keeps ONE ``<div>`` per key and calls
+``Plotly.react(div, data, layout, config)`` on every update, so ``layout.uirevision``
+keeps the user's zoom and hover across frames.
+
+How (Streamlit 1.67):
+
+* A components-v2 component (``st.components.v2.component``): rendered in the page itself,
+  no iframe, so ONE copy of plotly.js serves every chart on the page. Streamlit re-invokes
+  its JS with the same parent element whenever ``data`` changes; the element keeps its
+  identity because it is keyed.
+* The inline JS of a v2 component travels with every update, so it is a ~300-byte loader;
+  the real module (``frontend/stream_chart.js``) and ``plotly.min.js`` are static files
+  that Streamlit serves through components-v1 routes (``declare_component(path=...)``,
+  never rendered as v1 components). plotly.min.js is served straight from the installed
+  ``plotly`` package (``plotly/package_data``): no CDN, works offline, nothing vendored,
+  and the plotly.js version always matches the Python package that wrote the JSON.
+* The figure goes over the wire as bytes of ``plotly.io.to_json`` output: NumPy arrays are
+  base64 typed arrays, and bytes avoid escaping JSON inside JSON.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from pathlib import Path
+from typing import Any
+
+import plotly
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+from streamlit.components.v1 import declare_component
+from streamlit.runtime import Runtime
+from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+_HERE = Path(__file__).resolve().parent
+FRONTEND_DIR = _HERE / "frontend"
+PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
+_JS_FILE = "stream_chart.js"
+_PLOTLY_FILE = "plotly.min.js"
+
+# v1 names are "<this module>.<name>" (declare_component prefixes the caller's module).
+_ASSETS = "assets"
+_PLOTLYJS = "plotlyjs"
+_ASSETS_NAME = f"{__name__}.{_ASSETS}"
+_PLOTLYJS_NAME = f"{__name__}.{_PLOTLYJS}"
+# Cache busters: the static routes answer "Cache-Control: public".
+_JS_VERSION = hashlib.sha1((FRONTEND_DIR / _JS_FILE).read_bytes()).hexdigest()[:12]
+_PLOTLY_VERSION = plotly.__version__
+
+#: Plotly config used unless the caller passes one: no logo, resize with the column.
+DEFAULT_CONFIG: dict[str, Any] = {
+    "displaylogo": False,
+    "responsive": True,
+    "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+}
+
+
+def _loader_js() -> str:
+    """The inline v2 module (~300 bytes, sent with every update): find the app's base URL
+    from Streamlit's own <script src=".../static/js/..."> (right under server.baseUrlPath,
+    on any page of a multipage app and behind path-rewriting proxies), import the real module
+    once (the browser caches it by URL) and hand it the base. It must contain a newline:
+    Streamlit treats a one-line string that looks like a path as a file to load."""
+    return (
+        "const s=document.querySelector('script[src*=\"/static/js/\"]');\n"
+        "const b=s?s.src.split('/static/js/')[0]+'/':new URL('./',location.href).href;\n"
+        f"const u=b+'component/{_ASSETS_NAME}/{_JS_FILE}?v={_JS_VERSION}';\n"
+        "export default async c=>(await import(u)).default(c,b+'component/');\n"
+    )
+
+
+# Registered at import; Streamlit copies the definition onto each runtime at mount time.
+_MOUNT = st.components.v2.component("gradlab.stream_chart", js=_loader_js(),
+                                    isolate_styles=False)
+
+
+_REGISTERED: weakref.WeakSet[Any] = weakref.WeakSet()  # runtimes that serve our two dirs
+
+
+def _register_static_routes() -> None:
+    """Declare the two v1 static directories on the running server, once per runtime (each
+    runtime, e.g. every AppTest, has its own registry; the module is imported only once).
+    Outside a script run (bare Python) there is nothing to register."""
+    if not Runtime.exists() or get_script_run_ctx(suppress_warning=True) is None:
+        return
+    runtime = Runtime.instance()
+    if runtime in _REGISTERED:
+        return
+    declare_component(_ASSETS, path=str(FRONTEND_DIR))
+    declare_component(_PLOTLYJS, path=str(PLOTLY_DIR))
+    _REGISTERED.add(runtime)
+
+
+def figure_json(fig: go.Figure | dict[str, Any]) -> str:
+    """The figure as plotly JSON (NumPy arrays as base64 typed arrays), not re-validated."""
+    return pio.to_json(fig, validate=False)
+
+
+def payload(
+    fig: go.Figure | dict[str, Any],
+    *,
+    key: str = "",
+    height: int = 360,
+    config: dict[str, Any] | None = None,
+) -> bytes:
+    """The exact bytes sent to the browser for one update (exposed to measure its size)."""
+    head = {
+        "key": key,
+        "height": int(height),
+        "config": DEFAULT_CONFIG if config is None else config,
+        "plotly_path": f"{_PLOTLYJS_NAME}/{_PLOTLY_FILE}?v={_PLOTLY_VERSION}",
+    }
+    # Splice the figure's JSON in as-is: no decode / re-encode, no escaping.
+    return (json.dumps(head)[:-1] + ',"figure":' + figure_json(fig) + "}").encode()
+
+
+def stream_chart(
+    fig: go.Figure | dict[str, Any],
+    *,
+    key: str,
+    height: int = 360,
+    config: dict[str, Any] | None = None,
+) -> None:
+    """Render (first call) or update in place (later calls with the same ``key``) a Plotly
+    chart. Works inside ``st.fragment(run_every=...)``. ``height`` is in CSS pixels; the
+    width follows the container. ``config`` replaces ``DEFAULT_CONFIG``. Set a constant
+    ``layout.uirevision`` in the figure (app.charts does) to keep zoom across updates."""
+    if not key:
+        raise ValueError("stream_chart needs a key: it names the chart that gets updated")
+    if get_script_run_ctx(suppress_warning=True) is None:
+        return  # bare Python (a script, a unit test): there is no page to draw on
+    _register_static_routes()
+    _MOUNT(
+        key=f"gradlab_stream_chart:{key}",
+        data=payload(fig, key=key, height=height, config=config),
+        height=int(height),
+    )
+
+
+__all__ = ["DEFAULT_CONFIG", "FRONTEND_DIR", "PLOTLY_DIR", "figure_json", "payload",
+           "stream_chart"]
