@@ -15,6 +15,7 @@ _ROOT = Path(__file__).resolve().parent.parent
 if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, not the root
     sys.path.insert(0, str(_ROOT))
 
+import pandas  # noqa: E402,F401  - import before any thread does (plotly imports it lazily: a race)
 import streamlit as st  # noqa: E402
 
 import core.train  # noqa: E402,F401  - pre-warm torch and the core at server start

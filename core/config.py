@@ -105,7 +105,7 @@ class RunConfig:
     # --- initialisation -----------------------------------------------------------------
     init: str = "xavier_normal"  # see INITS
     bias_init: str = "auto"      # auto = what the initialiser prescribes (mostly zero)
-    init_gain: float = 1.0       # gain for orthogonal / identity / xavier / he / lecun
+    init_gain: float = 1.0       # gain for orthogonal / identity / xavier / he / lecun / fold
     sigma_w: float = 1.0         # gaussian init: W ~ N(0, sigma_w^2 / n_in)
     sigma_b: float = 0.0         # gaussian / normal bias init: b ~ N(0, sigma_b^2)
     fold_k: int = 1              # fold init: how many times each matrix is folded
@@ -376,10 +376,13 @@ _NIELSEN = dict(
     sigma_b=1.0, dataset="mnist", n_train=1000, n_test=1000, loss="sigmoid_ce",
     optimizer="sgd", lr=0.1, batch_size=0, l2=5.0, steps=500, every=5,
 )
+# Orhan's 30-layer linear net. "Standard" here is uniform with variance 1/n (Glorot's
+# U[+-1/sqrt(n)] has variance 1/(3n): over 30 layers the signal shrinks to ~3e-7 and all three
+# nets would sit still, the opposite of Orhan's premise). Adam keeps Fold 1 from diverging.
 _DEEP_LINEAR = dict(
     arch="mlp", depth=30, width=32, input_dim=32, activation="linear", dataset="teacher",
-    n_train=1024, n_test=256, noise=0.0, loss="quadratic", optimizer="sgd", lr=0.01, batch_size=64,
-    steps=1500, every=25,
+    n_train=1024, n_test=256, noise=0.0, loss="quadratic", optimizer="adam", lr=1e-3,
+    batch_size=64, steps=400, every=20,
 )
 
 PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
@@ -390,10 +393,17 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                   dict(_NIELSEN, depth=3)),
     "nielsen-4": ("Nielsen's [784,30,30,30,30,10]: speeds 0.003/0.017/0.070/0.285 at init.",
                   dict(_NIELSEN, depth=4)),
-    "deep-linear-fold0": ("Orhan: 30-layer linear net, standard init, learning a teacher map.",
-                          dict(_DEEP_LINEAR, init="glorot_standard")),
-    "deep-linear-fold1": ("Orhan: the same with every matrix folded once (degenerate, rank/2).",
-                          dict(_DEEP_LINEAR, init="fold", fold_k=1)),
+    "nielsen-1": ("Nielsen's [784,30,10]: the shallow baseline of the depth table.",
+                  dict(_NIELSEN, depth=1)),
+    "nielsen-minibatch-4": ("Nielsen's accuracy run on our 4000 images: batch 10, lambda 0.4 "
+                            "(his 5.0 x 4000/50000).",
+                            dict(_NIELSEN, depth=4, n_train=4000, n_test=1000, batch_size=10,
+                                 l2=0.4, steps=12000, every=400)),
+    "deep-linear-fold0": ("Orhan: 30-layer linear net, uniform init with variance 1/n, "
+                          "learning a teacher map.",
+                          dict(_DEEP_LINEAR, init="xavier_uniform")),
+    "deep-linear-fold1": ("Orhan: the same draw, every matrix folded once (degenerate, rank/2).",
+                          dict(_DEEP_LINEAR, init="fold", fold_k=1, init_gain=3 ** 0.5)),
     "deep-linear-ortho": ("Orhan: the same with orthogonal init (least degenerate).",
                           dict(_DEEP_LINEAR, init="orthogonal")),
     "glorot-standard-tanh": ("Glorot & Bengio: 5x1000-ish tanh net, standard U[+-1/sqrt(n)] init.",
@@ -408,6 +418,15 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                        dict(depth=4, width=256, activation="sigmoid", init="glorot_standard",
                             dataset="mnist", n_train=2000, n_test=500, lr=0.1,
                             batch_size=10, steps=3000, every=20)),
+    "glorot-tanh-quadratic": ("glorot-standard-tanh with the quadratic cost: the plateau.",
+                              dict(depth=5, width=256, activation="tanh",
+                                   init="glorot_standard", dataset="mnist", n_train=2000,
+                                   n_test=500, lr=0.05, batch_size=32, steps=1000, every=20,
+                                   loss="quadratic")),
+    "glorot-softsign": ("glorot-sigmoid's net with softsign: no saturation cascade.",
+                        dict(depth=4, width=256, activation="softsign", init="glorot_standard",
+                             dataset="mnist", n_train=2000, n_test=500, lr=0.1, batch_size=10,
+                             steps=3000, every=20)),
     "relu-he": ("A 20-layer ReLU MLP with He init on MNIST: gradients stay healthy.",
                 dict(depth=20, width=128, activation="relu", init="he", dataset="mnist",
                      n_train=2000, n_test=500, lr=0.02, batch_size=64, steps=2000)),
@@ -426,6 +445,9 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
     "exploding-lr": ("A ReLU net with a learning rate far too large: watch it diverge.",
                      dict(depth=8, width=64, activation="relu", init="he", dataset="spiral",
                           lr=50.0, steps=200, every=1)),
+    "exploding-lr-clipped": ("exploding-lr with the gradient norm clipped to 1: it stays finite.",
+                             dict(depth=8, width=64, activation="relu", init="he",
+                                  dataset="spiral", lr=50.0, clip_norm=1.0, steps=200, every=1)),
     "rnn-long": ("A tanh RNN on a T=100 recall task: the gradient dies before step 1.",
                  dict(arch="rnn", depth=1, width=64, activation="tanh", init="torch_default",
                       dataset="recall", seq_len=100, n_train=2000, n_test=500, optimizer="adam",

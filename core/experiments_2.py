@@ -49,6 +49,7 @@ class SeedsResult:
     act_grad_norm: np.ndarray         # (S, K, L) mean over examples of ||dC_x / dh_l||
     delta_norm: np.ndarray            # (S, K, L) ||mean over batch of dC/dz_l|| (= core's)
     e2e_sv: np.ndarray                # (S, K, d) singular values of W_out ... W_1, descending
+                                      # (the end-to-end map when activation is linear)
     teacher_sv: np.ndarray            # (S, d) singular values of each seed's teacher map
     diverged: np.ndarray              # (S,) bool: NaN/inf at some step
     elapsed_s: float = 0.0

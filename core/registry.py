@@ -154,7 +154,8 @@ def init_layer(
         w = _normal(shape, 1.0 / math.sqrt(n_in), g)
         bias_default = "normal1"
     elif name in ("glorot_standard", "fold"):
-        w = _uniform(shape, 1.0 / math.sqrt(n_in), g)
+        # fold: the standard draw scaled by init_gain (gain sqrt(3) = variance 1/n), then folded
+        w = _uniform(shape, (gain if name == "fold" else 1.0) / math.sqrt(n_in), g)
         if name == "fold":
             w = fold(w, cfg.fold_k)
     elif name == "xavier_uniform":
