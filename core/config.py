@@ -296,9 +296,11 @@ def from_dict(d: Mapping[str, Any], *, base: RunConfig | None = None) -> RunConf
     for key, raw in d.items():
         name = str(key).strip().replace("-", "_")
         if name not in _TYPES:
+            k = str(key)
             raise ConfigError(
-                "config", f"unknown field {_show(key)}; fields are e.g. depth, width, activation, "
-                "init, lr, seed (`gradlab run --help`, README)")
+                k[:40] if k.isidentifier() else _show(k),
+                "unknown field; fields are e.g. depth, width, activation, init, lr, seed "
+                "(README lists them all)")
         values[name] = _coerce(name, raw)
     return RunConfig(**values)
 

@@ -46,9 +46,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -117,7 +118,7 @@ class Sizes:
     n_train: int = 1000
 
     @classmethod
-    def pick(cls, quick: bool) -> "Sizes":
+    def pick(cls, quick: bool) -> Sizes:
         scale = os.environ.get(SCALE_ENV, "").strip().lower()
         if scale == "tiny":
             return cls(head=(3, 8, 16), grid_depths=(2,), grid_widths=(4, 8), grid_batch=16,
@@ -171,7 +172,7 @@ class PlainStep:
         self.net = nn.Sequential(*layers)
         with torch.no_grad():
             lins = [m for m in self.net if isinstance(m, nn.Linear)]
-            for mine, theirs in zip(lins, list(ref.hidden) + [ref.out]):
+            for mine, theirs in zip(lins, list(ref.hidden) + [ref.out], strict=True):
                 mine.weight.copy_(theirs.weight)
                 mine.bias.copy_(theirs.bias)
         self.net.to(self.device)
@@ -244,7 +245,8 @@ class EngineStep:
             except StopIteration:                       # diverged / ended: time again
                 self.restarts += 1
                 if self.restarts > 3:
-                    raise RuntimeError(f"the run keeps diverging: {self.cfg.to_query()}")
+                    raise RuntimeError(
+                        f"the run keeps diverging: {self.cfg.to_query()}") from None
                 self._start()
                 continue
             _sync(self.device)
@@ -300,7 +302,7 @@ def _interleave(blocks: dict[str, Callable[[], Timing]], pairs: dict[str, tuple[
 
     def summary(i: int) -> tuple[dict[str, float], dict[str, float]]:
         med = {k: _median([t[i] for t in v]) for k, v in times.items()}
-        rat = {lab: _median([a[i] / b[i] for a, b in zip(times[num], times[den])
+        rat = {lab: _median([a[i] / b[i] for a, b in zip(times[num], times[den], strict=True)
                              if b[i] > 0]) for lab, (num, den) in pairs.items()}
         return med, rat
 
