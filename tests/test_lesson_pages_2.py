@@ -156,3 +156,39 @@ def test_lesson10_rnn_gru_page():
     assert "GRU, default init" in df.index
     assert len(at.dataframe[1].value) == 3
     assert len(at.get("plotly_chart")) == 3
+
+
+LESSON_PAGES_2 = {
+    "l05_degeneracy": "Orhan: is it the gradient's size, or degeneracy?",
+    "l06_random_products": "Saxe: what happens to a product of random matrices?",
+    "l07_dynamical_isometry": "Pennington: can a deep net's Jacobian stay an isometry?",
+    "l08_input_warping": "Duvenaud: deep random nets crush input space into filaments",
+    "l09_skips_and_norm": "Skip connections and normalisation: two ways around the product",
+    "l10_rnn_vs_gru": "RNN vs GRU: does the gradient survive 100 time steps?",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.lesson
+def test_lesson_pages_2_in_the_browser(streamlit_server, page) -> None:
+    """Walk lessons 5-10 in Chromium: each renders its title with no exception box and no
+    page error. Screenshots: test-results/lessons/. Run buttons are covered by AppTest."""
+    from tests.test_lesson_pages_1 import SHOTS, _wait_idle
+
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.goto(streamlit_server, wait_until="domcontentloaded")   # see test_lesson_pages_1
+    page.get_by_text("5 · Orhan: degeneracy, not vanishing").first.wait_for(timeout=120_000)
+    for slug, title in LESSON_PAGES_2.items():
+        page.goto(f"{streamlit_server}/{slug}", wait_until="domcontentloaded")
+        page.get_by_role("heading", name=title).wait_for(timeout=120_000)
+        _wait_idle(page)
+        assert page.get_by_text("Page not found").count() == 0, slug
+        assert page.locator('[data-testid="stException"]').count() == 0, slug
+        height = page.evaluate("() => (document.querySelector('[data-testid=\"stMain\"]')"
+                               " || document.body).scrollHeight")
+        page.set_viewport_size({"width": 1280, "height": min(int(height) + 40, 8000)})
+        page.screenshot(path=str(SHOTS / f"{slug}.png"))
+        page.set_viewport_size({"width": 1280, "height": 900})
+    assert not errors, errors
