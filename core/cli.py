@@ -108,6 +108,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                "--server.port", str(args.port)]
         return subprocess.call(cmd)
     if args.cmd == "bench":
+        root = str(Path(__file__).resolve().parent.parent)   # tests/ lives beside core/
+        if root not in sys.path:
+            sys.path.insert(0, root)
         try:
             from tests.bench import main as bench_main  # type: ignore[import-not-found]
         except ImportError:
