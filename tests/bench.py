@@ -25,6 +25,12 @@ Keys of the JSON document (each a number, or null with a reason under ``notes``)
   update in place; counted by a MutationObserver in every frame); websocket bytes received
   per redraw (one redraw = one finished fragment run).
 
+Clock: on a CPU device the step timings (ratios and ``deep_steps_per_s``) use the process's
+CPU time (one torch thread: the step's own work, not the time spent waiting for a core that
+another process holds); on a GPU the wall clock after a synchronize. The other clock's
+figures are kept under ``details``; ``GRADLAB_BENCH_CLOCK=wall`` forces the wall clock.
+The browser figures are always wall clock (that is what a viewer sees).
+
 Extra keys: ``details`` (the raw medians, ms), ``sizes``, ``targets``, ``notes``, ``env``.
 Environment: ``GRADLAB_BENCH_SCALE=tiny`` shrinks every size (for tests/test_bench.py).
 """
