@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
 from core.config import RunConfig, from_dict, preset
@@ -55,3 +56,16 @@ def compare_table(rows: Sequence[dict[str, Any]]) -> None:
 def open_in_playground(cfg: RunConfig, label: str = "Open in the playground") -> None:
     """A link that loads this exact config (seed included) in the live playground."""
     st.link_button(label, f"/?{cfg.to_query()}")
+
+
+def style_figure(fig: go.Figure, height: int, *, margin: dict[str, int],
+                 legend_y: float, font: int = 16) -> go.Figure:
+    """The lessons' projector style: no Plotly template, large fonts, light grid,
+    horizontal legend under the plot (each page passes the margins its labels need)."""
+    fig.update_layout(template="none", height=height, font=dict(size=font), margin=margin,
+                      legend=dict(font=dict(size=font), orientation="h", x=0, y=legend_y))
+    fig.update_annotations(font=dict(size=18))
+    for update in (fig.update_xaxes, fig.update_yaxes):
+        update(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=font),
+               title_font=dict(size=18))
+    return fig

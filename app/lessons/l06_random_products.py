@@ -20,6 +20,7 @@ from app.lessons.common import (
     open_in_playground,
     predict,
     run_button,
+    style_figure,
 )
 
 TITLE = "6 · Saxe: products of random matrices"
@@ -49,15 +50,8 @@ def spreads(n: int) -> dict:
 
 
 def _style(fig: go.Figure, height: int = 420) -> go.Figure:
-    fig.update_layout(template="none", height=height, font=dict(size=FONT),
-                      margin=dict(l=80, r=20, t=80, b=70),
-                      legend=dict(font=dict(size=FONT), orientation="h", x=0, y=-0.22))
-    fig.update_annotations(font=dict(size=18))
-    fig.update_xaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    fig.update_yaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    return fig
+    return style_figure(fig, height, margin=dict(l=80, r=20, t=80, b=70),
+                        legend_y=-0.22, font=FONT)
 
 
 def histogram_figure(sp: dict, scale: str) -> go.Figure:

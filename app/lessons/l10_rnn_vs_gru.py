@@ -21,6 +21,7 @@ from app.lessons.common import (
     open_in_playground,
     predict,
     run_button,
+    style_figure,
 )
 from core.config import RunConfig, from_json
 from core.snapshot import RunResult
@@ -65,15 +66,8 @@ def _fmt_ratio(r: float) -> str:
 
 
 def _style(fig: go.Figure, height: int = 420) -> go.Figure:
-    fig.update_layout(template="none", height=height, font=dict(size=FONT),
-                      margin=dict(l=90, r=20, t=80, b=80),
-                      legend=dict(font=dict(size=FONT), orientation="h", x=0, y=-0.25))
-    fig.update_annotations(font=dict(size=18))
-    fig.update_xaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    fig.update_yaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    return fig
+    return style_figure(fig, height, margin=dict(l=90, r=20, t=80, b=80),
+                        legend_y=-0.25, font=FONT)
 
 
 def init_figure(snaps: dict) -> go.Figure:
