@@ -97,8 +97,8 @@ CAPTIONS: dict[str, str] = {
                     "(log scale): the layers near the input sit lowest when gradients vanish.",
     "loss_curves": "Training and test loss (left axis) and accuracy (right axis, 0 to 1) "
                    "against the optimiser step.",
-    "spectrum": "Singular values of the weight matrices (and of the input-output Jacobian), "
-                "log scale: mass far from sigma = 1 shrinks or blows up signals layer by layer.",
+    "spectrum": "Singular values of the weights (and input-output Jacobian), log scale: mass "
+                "far from sigma = 1 shrinks or blows up signals (the title says which step).",
     "activation_panel": "How each hidden layer's activations are distributed, and the fraction "
                         "of units stuck in the flat (saturated) part of the non-linearity.",
     "grad_hist_panel": "How the back-propagated gradients |dC/dz| are distributed in each layer "
@@ -482,7 +482,7 @@ def _line_figure(history: Sequence[Snapshot] | None, attr: str, panel: str, titl
     colors = _layer_colors(len(idx))
     data: Data = []
     ys = []
-    mode = "lines+markers" if len(steps) <= 40 else "lines"
+    mode = "lines+markers" if len(history) <= 40 else "lines"
     for i, color in zip(idx, colors, strict=True):
         vals = []
         for s in history:
@@ -523,19 +523,26 @@ def loss_curves(history: Sequence[Snapshot] | None, log_y: bool = False) -> go.F
     title = "Loss and accuracy"
     if not history:
         return empty_figure(panel, title)
-    steps = np.array([s.step for s in history], dtype=np.int64)
 
-    def column(attr: str) -> np.ndarray:
+    def series(attr: str) -> tuple[np.ndarray, np.ndarray]:
+        """(steps, values) at the snapshots that measured ``attr``. Test metrics are measured
+        only every ``eval_every`` steps (None in between): those snapshots are left out, not
+        drawn as gaps, so the test line stays a line. A measured NaN/inf stays a gap."""
+        measured = [s for s in history if getattr(s, attr) is not None]
         a = np.array([getattr(s, attr) if _finite(getattr(s, attr)) else np.nan
-                      for s in history], dtype=np.float64)
-        return np.where(a > 0, a, np.nan) if log_y and "loss" in attr else a
+                      for s in measured], dtype=np.float64)
+        if log_y and "loss" in attr:
+            a = np.where(a > 0, a, np.nan)
+        return np.array([s.step for s in measured], dtype=np.int64), a
 
-    mode = "lines+markers" if len(steps) <= 40 else "lines"
-    data: Data = [dict(type="scatter", x=steps, y=column("loss"), mode=mode, name="train loss",
+    mode = "lines+markers" if len(history) <= 40 else "lines"
+    x, y = series("loss")
+    data: Data = [dict(type="scatter", x=x, y=y, mode=mode, name="train loss",
                        line=dict(color=BLUE, width=3), marker=dict(size=6),
                        hovertemplate="step %{x}<br>train loss %{y:.4g}<extra></extra>")]
     if any(s.test_loss is not None for s in history):
-        data.append(dict(type="scatter", x=steps, y=column("test_loss"), mode=mode,
+        x, y = series("test_loss")
+        data.append(dict(type="scatter", x=x, y=y, mode=mode,
                          name="test loss", line=dict(color=BLUE, width=3, dash="dash"),
                          marker=dict(size=6, symbol="square"),
                          hovertemplate="step %{x}<br>test loss %{y:.4g}<extra></extra>"))
@@ -544,8 +551,9 @@ def loss_curves(history: Sequence[Snapshot] | None, log_y: bool = False) -> go.F
                                   ("test_accuracy", "test acc.", "dash", "square")):
         if any(getattr(s, attr) is not None for s in history):
             has_acc = True
+            x, y = series(attr)
             data.append(dict(
-                type="scatter", x=steps, y=column(attr), mode=mode, name=name, yaxis="y2",
+                type="scatter", x=x, y=y, mode=mode, name=name, yaxis="y2",
                 line=dict(color=GREEN, width=3, dash=dash), marker=dict(size=6, symbol=sym),
                 hovertemplate=f"step %{{x}}<br>{name} %{{y:.3f}}<extra></extra>"))
     yaxis = _axis("loss (log scale)" if log_y else "loss",
@@ -615,7 +623,7 @@ def spectrum(snap: Snapshot | None) -> go.Figure:
                 marker=dict(color=color, line=dict(width=0)),
                 hovertemplate=f"log10 σ ≈ %{{x:.2f}}<br>fraction %{{y:.3f}}<extra>{short}"
                               "</extra>"))
-    return _figure(panel, _step_title(title, snap), data, dict(
+    return _figure(panel, _spectrum_title(title, snap), data, dict(
         xaxis=_axis("log10 singular value", range=[lo, hi]),
         yaxis=_axis("fraction of singular values", rangemode="tozero"),
         barmode="overlay", bargap=0.0, legend=_legend(**_TOP_LEGEND),
@@ -625,6 +633,16 @@ def spectrum(snap: Snapshot | None) -> go.Figure:
                           yanchor="top", showarrow=False, font=dict(size=FONT_SIZE))],
         margin=dict(l=70, r=20, t=84, b=60, pad=2),
     ))
+
+
+def _spectrum_title(title: str, snap: Snapshot) -> str:
+    """Spectra are recomputed every ``spectrum_every`` steps and carried forward in between:
+    the title says which step they were measured at when that is not this snapshot's."""
+    text = _step_title(title, snap)
+    measured = snap.spectrum_step
+    if measured is not None and measured != snap.step:
+        text += f" · measured at step {measured}"
+    return text
 
 
 def _time_grads(snap: Snapshot) -> go.Figure:

@@ -73,6 +73,8 @@ LIMITS: dict[str, tuple[float, float]] = {
     "noise": (0.0, 5.0),
     "steps": (0, 1_000_000),
     "every": (1, 100_000),
+    "spectrum_every": (0, 1_000_000),
+    "eval_every": (0, 1_000_000),
     "seed": (0, 2**31 - 1),
     "hist_bins": (8, 128),
 }
@@ -131,6 +133,11 @@ class RunConfig:
     seed: int = 0                # seeds data, init and batches (own torch.Generator)
     device: str = "auto"         # auto = cuda > mps > cpu
     jacobian: bool = False       # also compute the input-output Jacobian spectrum
+    spectrum_every: int = 100    # weight (and Jacobian) spectra every N steps; 0 = every
+    #                              snapshot. They cost more than a training step, so between
+    #                              refreshes a snapshot carries the last ones (spectrum_step).
+    eval_every: int = 10         # test loss / accuracy at most every N steps (0 = at every
+    #                              snapshot); snapshots in between have test_* = None
     hist_bins: int = 41          # fixed bins of the activation / gradient histograms
 
     def __post_init__(self) -> None:
@@ -376,7 +383,7 @@ def parse_query_lenient(
 _NIELSEN = dict(
     arch="mlp", width=30, activation="sigmoid", init="nielsen", bias_init="normal",
     sigma_b=1.0, dataset="mnist", n_train=1000, n_test=1000, loss="sigmoid_ce",
-    optimizer="sgd", lr=0.1, batch_size=0, l2=5.0, steps=500, every=5,
+    optimizer="sgd", lr=0.1, batch_size=0, l2=5.0, steps=500, every=5, eval_every=0,
 )
 # Orhan's 30-layer linear net. "Standard" here is uniform with variance 1/n (Glorot's
 # U[+-1/sqrt(n)] has variance 1/(3n): over 30 layers the signal shrinks to ~3e-7 and all three

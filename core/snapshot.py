@@ -63,6 +63,10 @@ class Snapshot:
     elapsed_s: float = 0.0                       # wall time since the run started
     jacobian_singular_values: np.ndarray | None = None  # descending (may be tiny, never 0)
     jacobian_log_singular_values: np.ndarray | None = None  # natural log, exact even at depth 1000
+    #: The step at which the weight spectra (LayerStats.weight_singular_values) and the Jacobian
+    #: spectrum were measured: they are refreshed every ``config.spectrum_every`` steps (one
+    #: SVD per layer costs more than a training step) and carried forward in between.
+    spectrum_step: int | None = None
     time_grad_norms: np.ndarray | None = None    # rnn/gru: ||dL/dh_t||, t = 1..T
     act_edges: np.ndarray | None = None          # bin edges of LayerStats.act_hist
     grad_edges: np.ndarray | None = None         # bin edges (log10) of LayerStats.grad_hist
@@ -78,6 +82,7 @@ class Snapshot:
             "layers": [layer.to_json() for layer in self.layers],
             "jacobian_singular_values": _arr(self.jacobian_singular_values),
             "jacobian_log_singular_values": _arr(self.jacobian_log_singular_values),
+            "spectrum_step": self.spectrum_step,
             "time_grad_norms": _arr(self.time_grad_norms),
             "act_edges": _arr(self.act_edges), "grad_edges": _arr(self.grad_edges),
             "diverged": self.diverged, "diverged_layer": self.diverged_layer,

@@ -106,6 +106,9 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
     perm: torch.Tensor | None = None
     pos = n
     lr = cfg.lr
+    grads: list[torch.Tensor] = []
+    spec = _Spectra()
+    last_eval: int | None = None            # the last step the test set was evaluated at
 
     for step in range(cfg.steps + 1):
         every = (control.every if control and control.every else None) or cfg.every
@@ -126,41 +129,77 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
 
         out, taps = model(xb, taps=snap)
         loss = loss_fn(out, yb)
-        opt.zero_grad(set_to_none=False)
+        opt.zero_grad(set_to_none=True)       # backward then writes fresh grads: no += pass
         loss.backward()
+        grads = [p.grad for p in params if p.grad is not None]
         if l2_scale:
             torch._foreach_add_([w.grad for w in weights], weights, alpha=l2_scale)
-        gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(
-            [p.grad for p in params if p.grad is not None])))
-        finite = bool(torch.isfinite(loss) & torch.isfinite(gnorm))
+        gnorm = None
+        norms: dict[int, torch.Tensor] | None = None
+        if snap or cfg.clip_norm:
+            per = torch._foreach_norm(grads)
+            norms = {id(t): n for t, n in zip(grads, per, strict=True)}
+            gnorm = torch.linalg.vector_norm(torch.stack(per))
+            finite = bool(torch.isfinite(loss) & torch.isfinite(gnorm))
+        else:
+            # Between snapshots a cheap check: NaN/inf anywhere in backward reaches the first
+            # layer's gradient (it is computed last, from all the others), so the loss and
+            # that one sum see every divergence, in 2 ops instead of one norm per tensor.
+            finite = bool(torch.isfinite(loss) & torch.isfinite(weights[0].grad.sum()))
 
         if not finite and taps is None:
             # Re-run this step with taps (weights unchanged) to see where it broke.
             out, taps = model(xb, taps=True)
             loss = loss_fn(out, yb)
-            opt.zero_grad(set_to_none=False)
+            opt.zero_grad(set_to_none=True)
             loss.backward()
+            grads = [p.grad for p in params if p.grad is not None]
+            norms = None
         if snap or not finite:
-            yield _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x,
-                            lr, bs, step, t0, ae, ge, classification, finite, loss_fn)
+            fresh = finite and _due(spec.step, step, cfg.spectrum_every, cfg.steps)
+            evaluate = not finite or _due(last_eval, step, cfg.eval_every, cfg.steps)
+            if evaluate:
+                last_eval = step
+            yield _snapshot(model, taps, cfg, ds, out, yb, loss,
+                            x_test if evaluate else x_test[:0], y_test, jac_x,
+                            lr, bs, step, t0, ae, ge, classification, finite, loss_fn,
+                            spec, fresh, norms)
             if not finite:
                 return
         if step == cfg.steps:
             return
         if cfg.clip_value:
-            grads = [p.grad for p in params if p.grad is not None]
             torch._foreach_clamp_min_(grads, -cfg.clip_value)
             torch._foreach_clamp_max_(grads, cfg.clip_value)
             if cfg.clip_norm:
                 gnorm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))
         if cfg.clip_norm:
             scale = (cfg.clip_norm / (gnorm + 1e-6)).clamp(max=1.0)
-            torch._foreach_mul_([p.grad for p in params if p.grad is not None], scale)
+            torch._foreach_mul_(grads, scale)
         opt.step()
 
 
+def _due(last: int | None, step: int, every_n: int, final_step: int) -> bool:
+    """A slow statistic (spectra, test metrics) is measured at the first snapshot, at the
+    last step, and at the first snapshot of every block of ``every_n`` steps (0: always)."""
+    if last is None or every_n == 0 or step == final_step:
+        return True
+    return step // every_n > last // every_n
+
+
+class _Spectra:
+    """The last weight / Jacobian spectra of a run and the step they were measured at."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.weights: list[np.ndarray | None] = []
+        self.jlog: np.ndarray | None = None
+        self.workspace: dict[str, torch.Tensor] = {}     # probes' scratch tensors, reused
+
+
 def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs, step, t0,
-              ae, ge, classification, finite, loss_fn) -> Snapshot:
+              ae, ge, classification, finite, loss_fn, spec: _Spectra, fresh: bool,
+              grad_norms: dict[int, torch.Tensor] | None = None) -> Snapshot:
     extra: dict[str, torch.Tensor] = {"loss": loss.detach()}
     if classification:
         extra["train_acc"] = (out.detach().argmax(1) == yb).float().mean()
@@ -174,16 +213,24 @@ def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs
                 extra["test_acc"] = (tout.argmax(1) == y_test).float().mean()
         model.train(was_training)
     jlog = None
-    if cfg.jacobian and cfg.arch == "mlp" and finite:
+    if fresh and cfg.jacobian and cfg.arch == "mlp":
         from core.spectrum import product_log_singular_values
 
         model.eval()
         jlog = product_log_singular_values(model.jacobian_factors(jac_x))
         model.train()
-    m = measure(model, taps, cfg, lr, bs, extra, jlog)
+    m = measure(model, taps, cfg, lr, bs, extra, jlog, spectra=fresh, workspace=spec.workspace,
+                grad_norms=grad_norms)
     v = m.values
+    if fresh:
+        spec.step = step
+        spec.weights = [la.weight_singular_values for la in m.layers]
+        spec.jlog = v.get("jlog")
+    else:
+        for la, sv in zip(m.layers, spec.weights, strict=False):
+            la.weight_singular_values = sv
     diverged_layer = None if finite else _first_bad_layer(model, taps, loss)
-    jl = v.get("jlog")
+    jl = spec.jlog if cfg.jacobian else None
     return Snapshot(
         step=step,
         loss=float(v["loss"]),
@@ -194,6 +241,7 @@ def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs
         elapsed_s=time.perf_counter() - t0,
         jacobian_log_singular_values=jl,
         jacobian_singular_values=None if jl is None else _exp(jl),
+        spectrum_step=spec.step,
         time_grad_norms=v.get("time"),
         act_edges=ae, grad_edges=ge,
         diverged=not finite,

@@ -8,11 +8,16 @@ ratios is reported, so a machine that other processes share does not lie about i
 Keys of the JSON document (each a number, or null with a reason under ``notes``):
 
 - ``instrumented_over_plain`` (every=1) / ``instrumented_over_plain_every10``: one step of
-  ``core.train.run`` with every Snapshot statistic / one PLAIN PyTorch step of the same net
+  ``core.train.run`` with a Snapshot every step / every 10 steps at the engine's default
+  slow-statistic cadence (weight and Jacobian spectra every ``spectrum_every`` = 100 steps,
+  carried forward in between; test metrics every ``eval_every`` = 10 steps), over one PLAIN
+  PyTorch step of the same net
   (same initial weights, same data and batch size, same device): nn.Sequential of
   Linear+Tanh, cross-entropy, ``torch.optim.SGD`` -- written here, independent of core/.
   Depth 50, width 128, batch 256. ``instrumented_over_plain_grid``: the same for depth
   10/200 x width 32/512, {"d10_w32": {"every1": r, "every10": r}, ...}.
+  ``instrumented_over_plain_all_stats``: every=1 with ``spectrum_every=0, eval_every=0``,
+  i.e. every statistic (all spectra and the test set too) recomputed at every step.
 - ``deep_steps_per_s``, ``deep_over_plain``: depth 1000, width 64, batch 64, every=10.
 - ``per_layer_time_ratio_1000_vs_10``: (engine step time / depth) at depth 1000 over the
   same at depth 10 (width 64, batch 64, every=10).
@@ -96,8 +101,9 @@ TARGETS: dict[str, tuple[str, float]] = {
     "chart_mounts_per_panel": ("<=", 1.0),
 }
 NUMERIC_KEYS = (
-    "instrumented_over_plain", "instrumented_over_plain_every10", "deep_steps_per_s",
-    "deep_over_plain", "per_layer_time_ratio_1000_vs_10", "jacobian_over_step",
+    "instrumented_over_plain", "instrumented_over_plain_every10",
+    "instrumented_over_plain_all_stats", "deep_steps_per_s", "deep_over_plain",
+    "per_layer_time_ratio_1000_vs_10", "jacobian_over_step",
     "stream_over_headless", "chart_mounts_per_panel", "snapshot_bytes",
 )
 BROWSER_KEYS = ("stream_over_headless", "chart_mounts_per_panel", "snapshot_bytes")
@@ -321,24 +327,37 @@ def _n_for(seconds_per_step: float, target_s: float, lo: int = 1, hi: int = 200)
     return int(min(hi, max(lo, round(target_s / max(seconds_per_step, 1e-6)))))
 
 
+#: Snapshot cadences timed by bench_ratio: name -> (every, extra RunConfig fields). "every1"
+#: and "every10" keep the engine's default slow-statistic cadence (weight/Jacobian spectra
+#: every ``spectrum_every`` = 100 steps, test metrics every ``eval_every`` = 10 steps);
+#: "every1_all" recomputes every statistic, spectra and test metrics included, every step.
+CADENCES: dict[str, tuple[int, dict[str, Any]]] = {
+    "every1": (1, {}), "every10": (10, {}),
+}
+ALL_STATS = {"every1_all": (1, {"spectrum_every": 0, "eval_every": 0})}
+
+
 def bench_ratio(depth: int, width: int, batch: int, sizes: Sizes,
-                everys: tuple[int, ...] = (1, 10)) -> dict[str, Any]:
-    """instrumented / plain step time for each snapshot cadence in ``everys``."""
+                cadences: dict[str, tuple[int, dict[str, Any]]] | None = None
+                ) -> dict[str, Any]:
+    """instrumented / plain step time for each snapshot cadence in ``cadences``."""
+    cadences = cadences or CADENCES
     plain = PlainStep(_config(depth, width, batch, 1, sizes))
     t_plain = plain.block(3)[1]
-    engines = {e: EngineStep(_config(depth, width, batch, e, sizes)) for e in everys}
+    engines = {name: (e, EngineStep(_config(depth, width, batch, e, sizes, **kw)))
+               for name, (e, kw) in cadences.items()}
     blocks: dict[str, Callable[[], Timing]] = {}
     pairs: dict[str, tuple[str, str]] = {}
-    for e, eng in engines.items():
+    for name, (e, eng) in engines.items():
         n_snap = max(1, _n_for(t_plain * e, sizes.block_s, hi=50))
-        blocks[f"every{e}"] = lambda eng=eng, n=n_snap: eng.block(n)
-        blocks[f"plain{e}"] = lambda n=n_snap * e: plain.block(n)
-        pairs[f"every{e}"] = (f"every{e}", f"plain{e}")
+        blocks[name] = lambda eng=eng, n=n_snap: eng.block(n)
+        blocks[f"plain_{name}"] = lambda n=n_snap * e: plain.block(n)
+        pairs[name] = (name, f"plain_{name}")
     res = _interleave(blocks, pairs, sizes.reps, sizes.cell_budget_s)
     return {
-        "ratio": {e: res.ratios[f"every{e}"] for e in everys},
+        "ratio": {name: res.ratios[name] for name in cadences},
         "ms": res.ms(),
-        "restarts": sum(e.restarts for e in engines.values()),
+        "restarts": sum(eng.restarts for _, eng in engines.values()),
     }
 
 
@@ -753,9 +772,10 @@ def main(quick: bool = False, json_path: str | None = None) -> int:
     t_start = time.perf_counter()
 
     def head() -> None:
-        r = bench_ratio(*sizes.head, sizes)
-        rep.values["instrumented_over_plain"] = r["ratio"][1]
-        rep.values["instrumented_over_plain_every10"] = r["ratio"][10]
+        r = bench_ratio(*sizes.head, sizes, {**CADENCES, **ALL_STATS})
+        rep.values["instrumented_over_plain"] = r["ratio"]["every1"]
+        rep.values["instrumented_over_plain_every10"] = r["ratio"]["every10"]
+        rep.values["instrumented_over_plain_all_stats"] = r["ratio"]["every1_all"]
         rep.details["head_ms"] = r["ms"]
 
     def grid() -> None:
@@ -764,7 +784,8 @@ def main(quick: bool = False, json_path: str | None = None) -> int:
                 cell = f"d{d}_w{w}"
                 try:
                     r = bench_ratio(d, w, sizes.grid_batch, sizes)
-                    rep.grid[cell] = {"every1": r["ratio"][1], "every10": r["ratio"][10]}
+                    rep.grid[cell] = {"every1": r["ratio"]["every1"],
+                                      "every10": r["ratio"]["every10"]}
                     rep.details[f"grid_ms_{cell}"] = r["ms"]
                 except Exception as e:  # noqa: BLE001
                     rep.grid[cell] = {"every1": None, "every10": None}
@@ -800,7 +821,8 @@ def main(quick: bool = False, json_path: str | None = None) -> int:
                 rep.notes[k] = "the page gave nothing to measure (see details.browser)"
         rep.details["browser"] = r["details"]
 
-    _attempt(rep, ("instrumented_over_plain", "instrumented_over_plain_every10"), head)
+    _attempt(rep, ("instrumented_over_plain", "instrumented_over_plain_every10",
+                   "instrumented_over_plain_all_stats"), head)
     _attempt(rep, ("instrumented_over_plain_grid",), grid)
     _attempt(rep, ("deep_steps_per_s", "deep_over_plain", "per_layer_time_ratio_1000_vs_10"),
              deep)

@@ -41,6 +41,7 @@ def test_quick_bench_writes_every_key(tiny, tmp_path, capsys) -> None:
     _check(doc)
     # the engine sections ran (only a missing core/spectrum.py may null the jacobian)
     for key in ("instrumented_over_plain", "instrumented_over_plain_every10",
+                "instrumented_over_plain_all_stats",
                 "deep_steps_per_s", "deep_over_plain", "per_layer_time_ratio_1000_vs_10"):
         assert doc[key] is not None, doc["notes"].get(key)
     if (bench.REPO_ROOT / "core" / "spectrum.py").is_file():

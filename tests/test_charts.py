@@ -282,8 +282,15 @@ def test_loss_curves(small) -> None:
     fig = charts.loss_curves(small)
     by_name = {t["name"]: t for t in spec(fig)["data"]}
     np.testing.assert_allclose(arr(by_name["train loss"]["y"]), [s.loss for s in small])
-    np.testing.assert_allclose(arr(by_name["test loss"]["y"]), [s.test_loss for s in small])
-    np.testing.assert_allclose(arr(by_name["test acc."]["y"]), [s.test_accuracy for s in small])
+    # Test metrics are measured every eval_every (10) steps, snapshots come every 5: the test
+    # series holds only the measured points (a line through them), never None-made gaps.
+    evaluated = [s for s in small if s.test_loss is not None]
+    assert [s.step for s in evaluated] == [0, 10, 20]
+    np.testing.assert_array_equal(arr(by_name["test loss"]["x"]), [s.step for s in evaluated])
+    np.testing.assert_allclose(arr(by_name["test loss"]["y"]), [s.test_loss for s in evaluated])
+    np.testing.assert_allclose(arr(by_name["test acc."]["y"]),
+                               [s.test_accuracy for s in evaluated])
+    np.testing.assert_array_equal(arr(by_name["train loss"]["x"]), [s.step for s in small])
     assert by_name["train acc."]["yaxis"] == "y2"
     lay = spec(fig)["layout"]
     assert lay["yaxis2"]["range"][0] == 0 and 1 <= lay["yaxis2"]["range"][1] <= 1.05
@@ -329,6 +336,16 @@ def test_spectrum_jacobian_natural_logs_become_log10(small) -> None:
     width = x[1] - x[0]
     for target in (-3.0, 0.0, 1.0):
         assert np.min(np.abs(filled - target)) <= width / 2 + 1e-6
+
+
+def test_spectrum_title_says_when_carried_forward_spectra_were_measured() -> None:
+    snaps = run_all(RunConfig(steps=20, every=5, spectrum_every=10)).snapshots
+    by_step = {s.step: s for s in snaps}
+    assert by_step[5].spectrum_step == 0 and by_step[10].spectrum_step == 10
+    carried = spec(charts.spectrum(by_step[5]))["layout"]["title"]["text"]
+    fresh = spec(charts.spectrum(by_step[10]))["layout"]["title"]["text"]
+    assert "step 5" in carried and "measured at step 0" in carried
+    assert "measured at" not in fresh
 
 
 def test_spectrum_rnn_shows_gradient_through_time(rnn) -> None:

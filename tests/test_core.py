@@ -249,3 +249,78 @@ def test_clipping_prevents_divergence() -> None:
     base = preset("exploding-lr")
     assert run_all(base).diverged_at is not None
     assert run_all(base.replace(clip_norm=1.0)).diverged_at is None
+
+
+def test_spectra_refresh_every_spectrum_every_steps_and_carry_forward() -> None:
+    """Weight/Jacobian spectra are measured at step 0, at the first snapshot of every block
+    of ``spectrum_every`` steps and at the last step; between, each snapshot carries the last
+    ones and says how old they are (``spectrum_step``)."""
+    cfg = RunConfig(depth=2, width=8, steps=95, every=10, spectrum_every=30, jacobian=True,
+                    n_train=64, n_test=16)
+    snaps = list(run(cfg))
+    assert [(s.step, s.spectrum_step) for s in snaps] == [
+        (0, 0), (10, 0), (20, 0), (30, 30), (40, 30), (50, 30), (60, 60), (70, 60), (80, 60),
+        (90, 90), (95, 95)]
+    by_step = {s.step: s for s in snaps}
+    for s in snaps:
+        src = by_step[s.spectrum_step]
+        for la, lb in zip(s.layers, src.layers, strict=True):
+            np.testing.assert_array_equal(la.weight_singular_values, lb.weight_singular_values)
+        np.testing.assert_array_equal(s.jacobian_log_singular_values,
+                                      src.jacobian_log_singular_values)
+    # a refreshed spectrum is the SVD of the weights at that step: compare with every=0 runs
+    exact = list(run(cfg.replace(spectrum_every=0)))
+    assert [s.spectrum_step for s in exact] == [s.step for s in exact]
+    for a, b in zip(snaps, exact, strict=True):
+        assert a.loss == b.loss                      # the cadence changes no training
+        if a.spectrum_step == a.step:
+            for la, lb in zip(a.layers, b.layers, strict=True):
+                np.testing.assert_allclose(la.weight_singular_values,
+                                           lb.weight_singular_values, rtol=1e-6)
+    # and the SVD is the real one
+    w_last = exact[-1].layers[0].weight_singular_values
+    assert np.all(np.diff(w_last) <= 0) and w_last[0] > 0
+
+
+def test_divergence_found_at_the_same_step_between_snapshots() -> None:
+    """Between snapshots the engine checks only the loss and the first layer's gradient; it
+    must find the same step (and name the same layer) as the full per-tensor check."""
+    cfg = preset("exploding-lr")
+    full = run_all(cfg.replace(every=1))
+    cheap = run_all(cfg.replace(every=10_000))
+    assert full.diverged_at is not None
+    assert cheap.diverged_at == full.diverged_at
+    assert cheap.diverged_layer == full.diverged_layer
+    assert [s.step for s in cheap.snapshots] == [0, full.diverged_at]
+
+
+def test_histograms_match_numpy_including_nan_and_inf() -> None:
+    from core.probes import _hist
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(0, 1.2, (3, 500)).astype(np.float32)
+    x[0, :5] = [np.inf, -np.inf, 7.0, -7.0, np.nan]
+    edges = np.linspace(-1.0, 1.0, 21)
+    got = _hist(torch.from_numpy(x), torch.from_numpy(edges).float()).numpy()
+    for row, counts in zip(x, got, strict=True):
+        finite = np.clip(np.nan_to_num(row, nan=-1.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+        ref, _ = np.histogram(finite, edges)
+        np.testing.assert_array_equal(counts, ref)
+        assert counts.sum() == row.size
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softsign", "scaled_sigmoid", "hardtanh",
+                                  "relu", "elu", "selu", "linear", "gelu", "leaky_relu"])
+def test_saturated_count_equals_the_mask(name: str) -> None:
+    """The fast count (sign of a clamped margin) counts exactly what ``saturated`` marks,
+    thresholds themselves included."""
+    from core.registry import ACTIVATIONS, saturated, saturated_count
+
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(4, 3000, generator=g) * 4
+    a = ACTIVATIONS[name](z)
+    edge = torch.tensor([0.0, 0.03, 0.97, -0.97, 1.0, -1.0, 1.94, -1.94, 0.47, 0.53,
+                         -0.97 * 1.0507 * 1.6733])
+    a = torch.cat([a, edge.expand(4, -1)], 1)
+    np.testing.assert_array_equal(saturated_count(name, a).numpy(),
+                                  saturated(name, a).sum(1).float().numpy())

@@ -77,8 +77,9 @@ def profile_figure(snaps: dict) -> go.Figure:
 def curves_figure(runs: dict, attr: str, ytitle: str, title: str, log_y: bool) -> go.Figure:
     fig = go.Figure()
     for name, res in runs.items():
-        x = [s.step for s in res.snapshots]
-        y = [getattr(s, attr) for s in res.snapshots]
+        measured = [s for s in res.snapshots if getattr(s, attr) is not None]
+        x = [s.step for s in measured]
+        y = [getattr(s, attr) for s in measured]
         fig.add_scatter(x=x, y=y, mode="lines", name=name,
                         line=dict(color=COLORS[name], width=3))
     return _style(fig, title, "training step", ytitle, log_y=log_y)

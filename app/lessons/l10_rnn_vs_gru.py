@@ -110,8 +110,9 @@ def training_figure(runs: dict) -> go.Figure:
 def accuracy_figure(runs: dict) -> go.Figure:
     fig = go.Figure()
     for name, res in runs.items():
-        fig.add_scatter(x=[s.step for s in res.snapshots],
-                        y=[s.test_accuracy for s in res.snapshots], mode="lines+markers",
+        evaluated = [s for s in res.snapshots if s.test_accuracy is not None]
+        fig.add_scatter(x=[s.step for s in evaluated],
+                        y=[s.test_accuracy for s in evaluated], mode="lines+markers",
                         name=name, line=dict(color=COLORS[name], width=3))
     fig.add_hline(y=0.25, line=dict(color="#6b6b6b", dash="dot"),
                   annotation_text="chance (4 classes)", annotation_font=dict(size=FONT))
@@ -194,8 +195,9 @@ def render() -> None:
                    "t = 1, the net can learn to remember the label.")
         rows = []
         for name, res in runs.items():
-            accs = [s.test_accuracy or 0.0 for s in res.snapshots]
-            solved = next((s.step for s, a in zip(res.snapshots, accs, strict=True)
+            evaluated = [s for s in res.snapshots if s.test_accuracy is not None]
+            accs = [s.test_accuracy for s in evaluated]
+            solved = next((s.step for s, a in zip(evaluated, accs, strict=True)
                            if a >= 0.9), None)
             rows.append({"net": name, "final test accuracy": f"{accs[-1]:.0%}",
                          "first step with ≥ 90 %": solved if solved is not None else "—",
