@@ -469,6 +469,13 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                  dict(arch="gru", depth=1, width=64, init="torch_default", gate_bias=4.0,
                       dataset="recall", seq_len=100, n_train=2000, n_test=500,
                       optimizer="adam", lr=0.003, batch_size=64, steps=1500, every=10)),
+    # Glorot & Bengio's own size (5 x 1000, SGD mini-batch 10) on our MNIST. Spectra and the
+    # test set are measured rarely: one SVD of the 1000 x 1000 matrices costs ~100 steps.
+    "glorot-tanh-1000": ("Glorot & Bengio's size: 5 tanh layers of 1000, standard init, SGD "
+                         "batch 10, lr 0.1, 4000 MNIST images (layer 1 saturates last here).",
+                         dict(depth=5, width=1000, activation="tanh", init="glorot_standard",
+                              dataset="mnist", n_train=4000, n_test=500, lr=0.1, batch_size=10,
+                              steps=3000, every=100, spectrum_every=1000, eval_every=500)),
 }
 
 

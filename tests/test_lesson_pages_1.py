@@ -108,6 +108,27 @@ def test_lesson3_glorot_page():
     assert "first / last" in text and "normalised" in text
     assert "cross-entropy" in text and "quadratic" in text
     assert len(at.get("plotly_chart")) == 4
+    # 1b (the 5 x 1000 net, 2-3 min) is not clicked here: its panel is tested on a tiny run
+    # below and its claim in test_lessons_1.py.
+    assert at.button(key="btn_l03_cascade")
+
+
+@pytest.mark.lesson
+def test_lesson3_cascade_panel_on_a_tiny_run():
+    from app.lessons import l03_glorot_saturation as m
+    from core.config import preset
+    from core.train import run_all
+
+    res = run_all(preset(m.CASCADE_PRESET).replace(width=32, n_train=200, n_test=0, steps=40,
+                                                   every=10, spectrum_every=0))
+    rows = m.cascade_rows(res)
+    assert [r["layer"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r["Glorot & Bengio (Shapeset)"] for r in rows][:2] == ["saturates first",
+                                                                  "saturates second"]
+    assert all(r["this run"] for r in rows)
+    text = m.cascade_summary(res)
+    assert "layer 1's 98th percentile is **" in text
+    assert len(m.cascade_figure(res).data) == 5
 
 
 @pytest.mark.slow
