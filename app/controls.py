@@ -2,7 +2,10 @@
 
 Every widget has an explicit key ``pg_<field>`` (``pg_`` keeps the playground's keys apart
 from the lessons'), and keeps its value for the whole session (``persist_state="session"``),
-so a control hidden for one architecture still holds the user's value. The config is
+so a control hidden for one architecture still holds the user's value. The two sections
+that start collapsed ("Data and loss", "More settings") draw their widgets only while open:
+a first page load sends ~10 fewer elements (it matters when a class opens one link at once),
+and their values still build the config while they are closed. The config is
 validated by ``core.config`` only: an invalid combination shows the core's message next to
 the controls and the previous valid config stays in force, so nothing the user had is lost.
 
@@ -13,6 +16,7 @@ from the defaults, seed included) back into ``st.query_params`` whenever it chan
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -122,11 +126,28 @@ class Controls:
 # ---- state <-> config ------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=256)
+def _fields_of(cfg: RunConfig) -> tuple[tuple[str, Any], ...]:
+    """``cfg.to_dict()`` (dataclasses.asdict: ~0.5 ms) once per config per process: every
+    rerun of every session needs it several times, mostly for the same few configs."""
+    return tuple(cfg.to_dict().items())
+
+
+def as_dict(cfg: RunConfig) -> dict[str, Any]:
+    """A fresh dict of ``cfg``'s fields (callers may keep or change it)."""
+    return dict(_fields_of(cfg))
+
+
+@functools.lru_cache(maxsize=256)
+def _query_of(cfg: RunConfig) -> str:
+    return cfg.to_query()
+
+
 def write_widgets(cfg: RunConfig) -> None:
     """Put every field of ``cfg`` into its widget's state (before the widgets render, or
     from a callback)."""
     ss = st.session_state
-    for name, value in cfg.to_dict().items():
+    for name, value in _fields_of(cfg):
         ss[key(name)] = value
     if cfg.clip_norm > 0 and cfg.clip_value > 0:
         mode = "norm and value"
@@ -139,7 +160,7 @@ def write_widgets(cfg: RunConfig) -> None:
     ss[key("clip_mode")] = mode
     ss[key("clip_norm")] = cfg.clip_norm if cfg.clip_norm > 0 else 1.0
     ss[key("clip_value")] = cfg.clip_value if cfg.clip_value > 0 else 1.0
-    ss[LAST_VALID] = cfg.to_dict()
+    ss[LAST_VALID] = as_dict(cfg)
 
 
 def read_widgets() -> dict[str, Any]:
@@ -184,7 +205,7 @@ def load_url_once() -> None:
     ss[URL_LOADED] = True
     cfg, errors = parse_query_lenient(items)
     ss[URL_WARNINGS] = [_clean(e) for e in errors]
-    ss[URL_CONFIG] = cfg.to_dict()
+    ss[URL_CONFIG] = as_dict(cfg)
     write_widgets(cfg)
     if "preset" in items and not any(e.startswith("preset:") for e in errors):
         ss[key("preset")] = str(items["preset"]).strip().lower().replace("_", "-")
@@ -192,7 +213,7 @@ def load_url_once() -> None:
 
 def sync_url(cfg: RunConfig) -> None:
     """Write ``cfg`` (only the fields that differ from defaults) into the URL if needed."""
-    want = dict(parse_qsl(cfg.to_query(), keep_blank_values=True))
+    want = dict(parse_qsl(_query_of(cfg), keep_blank_values=True))
     st.session_state[URL_WRITTEN] = want
     if query_items() != want or set(st.query_params.to_dict()) - set(want):
         st.query_params.from_dict(want)
@@ -200,7 +221,7 @@ def sync_url(cfg: RunConfig) -> None:
 
 def share_link(cfg: RunConfig) -> str:
     """The absolute link that reproduces ``cfg`` (relative if the base URL is unknown)."""
-    q = cfg.to_query()
+    q = _query_of(cfg)
     try:
         base = st.context.url or ""
     except Exception:  # noqa: BLE001
@@ -308,10 +329,22 @@ def _select_slider(label: str, name: str, base: Iterable[Any], *, fmt=_fmt_num, 
                            persist_state=STATE)
 
 
-def _selectbox(label: str, name: str, options: Sequence[str], *, fmt=None, help=None,
-               on_change=None, disabled=False) -> Any:
+def _coerce_choice(name: str, options: Sequence[Any]) -> None:
+    """Keep a choice valid for the options in force (also while its widget is not drawn)."""
     if st.session_state.get(key(name)) not in options:
         st.session_state[key(name)] = options[0]
+
+
+def _lazy_expander(label: str, name: str):
+    """A collapsed-by-default expander whose content runs only while it is open: its
+    widgets cost nothing on a first page load (a class opening one link at once). Their
+    values live on while it is closed (``persist_state``) and still build the config."""
+    return st.expander(label, expanded=False, key=key(name), on_change="rerun")
+
+
+def _selectbox(label: str, name: str, options: Sequence[str], *, fmt=None, help=None,
+               on_change=None, disabled=False) -> Any:
+    _coerce_choice(name, options)
     kwargs = {"format_func": fmt} if fmt else {}
     return st.selectbox(label, options=list(options), key=key(name), help=help,
                         on_change=on_change, persist_state=STATE, disabled=disabled, **kwargs)
@@ -413,14 +446,20 @@ def sidebar() -> Controls:
             _selectbox("Bias initialiser", "bias_init", BIAS_INITS,
                        help="auto = what the initialiser prescribes.")
 
-        with st.expander("Data and loss", expanded=False, key=key("exp_data")):
-            ds_options = [d for d in DATASETS if (d in SEQUENCE_DATASETS) == (arch != "mlp")]
-            _selectbox("Dataset", "dataset", ds_options)
-            if ss[key("dataset")] in REGRESSION_DATASETS:
-                st.caption("A regression task: the loss is squared error.")
-            else:
-                losses = [x for x in LOSSES if arch == "mlp" or x != "sigmoid_ce"]
-                _selectbox("Loss", "loss", losses)
+        data = _lazy_expander("Data and loss", "exp_data")
+        ds_options = [d for d in DATASETS if (d in SEQUENCE_DATASETS) == (arch != "mlp")]
+        losses = [x for x in LOSSES if arch == "mlp" or x != "sigmoid_ce"]
+        if data.open:
+            with data:
+                _selectbox("Dataset", "dataset", ds_options)
+                if ss[key("dataset")] in REGRESSION_DATASETS:
+                    st.caption("A regression task: the loss is squared error.")
+                else:
+                    _selectbox("Loss", "loss", losses)
+        else:
+            _coerce_choice("dataset", ds_options)
+            if ss[key("dataset")] not in REGRESSION_DATASETS:
+                _coerce_choice("loss", losses)
 
         with st.expander("Optimiser", expanded=True, key=key("exp_opt")):
             _segmented("Optimiser", "optimizer", OPTIMIZERS)
@@ -451,16 +490,21 @@ def sidebar() -> Controls:
             _toggle("Jacobian spectrum", "jacobian", disabled=arch != "mlp",
                     help="Singular values of the input-output Jacobian (MLP; costs time).")
 
-        with st.expander("More settings", expanded=False, key=key("exp_more")):
-            _number("Training examples", "n_train", lo=int(LIMITS["n_train"][0]),
-                    hi=int(LIMITS["n_train"][1]), step=100)
-            _number("Test examples", "n_test", lo=0, hi=int(LIMITS["n_test"][1]), step=100)
-            _slider("Data noise", "noise", lo=0.0, hi=5.0, step=0.05)
-            _number("Input dimension (teacher)", "input_dim", lo=int(LIMITS["input_dim"][0]),
-                    hi=int(LIMITS["input_dim"][1]), step=1)
-            _slider("Histogram bins", "hist_bins", lo=8, hi=128, step=1)
-            _selectbox("Device", "device", DEVICES,
-                       help="auto = a GPU when there is one.")
+        more = _lazy_expander("More settings", "exp_more")
+        if more.open:
+            with more:
+                _number("Training examples", "n_train", lo=int(LIMITS["n_train"][0]),
+                        hi=int(LIMITS["n_train"][1]), step=100)
+                _number("Test examples", "n_test", lo=0, hi=int(LIMITS["n_test"][1]),
+                        step=100)
+                _slider("Data noise", "noise", lo=0.0, hi=5.0, step=0.05)
+                _number("Input dimension (teacher)", "input_dim",
+                        lo=int(LIMITS["input_dim"][0]), hi=int(LIMITS["input_dim"][1]), step=1)
+                _slider("Histogram bins", "hist_bins", lo=8, hi=128, step=1)
+                _selectbox("Device", "device", DEVICES,
+                           help="auto = a GPU when there is one.")
+        else:
+            _coerce_choice("device", DEVICES)
 
     ctrl = _build(errbox)
     name = ss.get(key("preset"))
@@ -477,11 +521,11 @@ def _build(errbox) -> Controls:
     try:
         cfg = from_dict(read_widgets())
         error = None
-        ss[LAST_VALID] = cfg.to_dict()
+        ss[LAST_VALID] = as_dict(cfg)
     except ConfigError as e:
         cfg = last_valid()
         error = _clean(str(e))
-    if warnings and ss.get(URL_CONFIG) != cfg.to_dict():
+    if warnings and ss.get(URL_CONFIG) != as_dict(cfg):
         ss[URL_WARNINGS] = warnings = []       # the user has moved on from the link
     if error:
         errbox.error(f"**Not applied:** {error}  \nThe run keeps the last valid settings.",

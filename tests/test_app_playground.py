@@ -166,8 +166,35 @@ EXPECTED = dict(
 )
 
 
+def _open_lazy_sections(at: AppTest) -> AppTest:
+    """"Data and loss" and "More settings" draw their widgets only while open."""
+    at.session_state["pg_exp_data"] = True
+    at.session_state["pg_exp_more"] = True
+    return at.run()
+
+
+def test_collapsed_sections_draw_nothing_but_their_values_apply():
+    at = _app({**TINY, "n_train": 96, "dataset": "circles", "hist_bins": 12})
+    _ok(at)
+    keys = {w.key for w in at.sidebar.number_input} | {w.key for w in at.sidebar.selectbox}
+    assert "pg_n_train" not in keys and "pg_dataset" not in keys
+    assert _config(at).n_train == 96 and _config(at).dataset == "circles"
+    at = _open_lazy_sections(at)
+    assert at.number_input(key="pg_n_train").value == 96
+    assert at.selectbox(key="pg_dataset").value == "circles"
+    at.number_input(key="pg_n_train").set_value(128).run()
+    at.session_state["pg_exp_more"] = False
+    at.run()
+    _ok(at)
+    assert not [w for w in at.sidebar.number_input if w.key == "pg_n_train"]
+    assert _config(at).n_train == 128, "a closed section forgot the user's value"
+    at.session_state["pg_exp_more"] = True
+    at.run()
+    assert at.number_input(key="pg_n_train").value == 128
+
+
 def test_every_control_by_key():
-    at = _app()
+    at = _open_lazy_sections(_app())
     for kind, key, value in CONTROLS:
         widget = getattr(at, kind)(key=key)
         widget.set_value(value).run()
@@ -198,7 +225,7 @@ def test_structural_change_resets_and_says_so_lr_does_not():
 
 
 def test_invalid_combination_keeps_the_last_valid_config():
-    at = _app()
+    at = _open_lazy_sections(_app())
     before = _config(at)
     at.select_slider(key="pg_batch_size").set_value(128).run()   # > n_train = 64
     assert not at.exception

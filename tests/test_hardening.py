@@ -229,6 +229,10 @@ REQUIRED: dict[str, tuple[Check, str, str]] = {
         lambda v: v is False, "postScriptGC = false",
         "a full gc.collect() (~150 ms with torch) after every rerun: 101/200 sessions of a "
         "burst failed with it on (hidden option, verified in streamlit/config.py)"),
+    "runner.magicEnabled": (
+        lambda v: v is False, "magicEnabled = false",
+        "no implicit st.write of bare expressions (pages draw what they call), and fewer "
+        "config-lock lookups per rerun in a burst"),
     "client.showErrorDetails": (
         lambda v: v in ("none", "type"), 'showErrorDetails = "none"',
         "no tracebacks / messages shown to students (note: false means \"stacktrace\")"),
