@@ -298,3 +298,150 @@ def test_release_all_stops_every_thread():
     ts[0].wait_for(lambda v: v.status == RUNNING)
     assert session.release_all(timeout=5.0)
     assert not any(t.thread_alive for t in ts)
+
+
+# ---- opening the page: the shared step-0 picture, no thread per session ---------------------
+
+
+def test_reset_measures_step0_once_per_config_without_a_thread_or_slot(make):
+    """A class opening one link: every session shows the same step-0 snapshot, measured once
+    on the one shared thread; no session starts a worker or takes a slot to see it."""
+    session.INITIAL.clear()
+    slots = SlotQueue(cap=1)
+    cfg = TINY.replace(seed=12345)
+    before = session.INITIAL.stats()["measured"]
+    ts = [make(cfg, slots=slots) for _ in range(20)]
+    for t in ts:
+        t.reset()
+    views = [t.wait_for(lambda v: not v.busy, timeout=30) for t in ts]
+    assert session.INITIAL.stats()["measured"] - before == 1
+    assert all(v.latest is views[0].latest for v in views), "the step-0 snapshot is shared"
+    assert all([s.step for s in v.history] == [0] and v.status == IDLE for v in views)
+    assert not any(t.thread_alive for t in ts), "opening the page started a worker thread"
+    assert slots.stats() == {"cap": 1, "active": 0, "waiting": 0}
+    # the figures built for the shared snapshot are shared too, until a session trains
+    assert ts[0].ui_cache is ts[1].ui_cache
+    ts[0].step()
+    ts[0].wait_for(lambda v: v.step == 1 and not v.busy)
+    assert ts[0].ui_cache is not ts[1].ui_cache and ts[1].ui_cache is ts[2].ui_cache
+    # a later session with the same config gets it at once (cached): nothing pending
+    late = make(cfg, slots=slots)
+    late.reset()
+    v = late.view()
+    assert not v.busy and v.latest is views[0].latest
+
+
+def test_play_after_the_shared_step0_does_not_repeat_it(make):
+    t = make(TINY.replace(seed=777, every=5))
+    t.reset()
+    t.wait_for(lambda v: not v.busy)
+    t.play()
+    v = t.wait_for(lambda v: len(v.history) >= 4)
+    steps = [s.step for s in v.history]
+    assert steps[:4] == [0, 5, 10, 15], steps
+
+
+def test_step_pressed_while_step0_is_measured_still_makes_one_step(make):
+    gate = threading.Event()
+
+    def slow(cfg, control):
+        gate.wait(5)
+        yield from run(cfg, control)
+
+    t = make(TINY.replace(seed=4242, every=10), run_fn=slow)
+    t.reset()                                   # measuring (held at the gate)
+    assert t.view().busy and t.view().status_text == "measuring the initial network"
+    t.step()
+    gate.set()
+    v = t.wait_for(lambda v: v.step >= 1 and not v.busy, timeout=30)
+    assert v.step == 1 and [s.step for s in v.history] == [0, 1] and v.status == PAUSED
+
+
+def test_a_failing_step0_measurement_is_a_message(make):
+    def broken(cfg, control):
+        raise RuntimeError("no data (simulated)")
+        yield  # pragma: no cover
+
+    t = make(TINY.replace(seed=99), run_fn=broken)
+    t.reset()
+    v = t.wait_for(lambda v: not v.busy)
+    assert v.status == ERROR and "no data (simulated)" in v.message
+
+
+def test_initial_cache_is_bounded():
+    cache = session.InitialSnapshots(max_entries=3, idle_s=0.2)
+    done = threading.Event()
+    got = []
+    for seed in range(5):
+        cache.request(TINY.replace(seed=seed), None, lambda r: (got.append(r),
+                                                                 len(got) == 5 and done.set()))
+    assert done.wait(30)
+    assert cache.stats()["cached"] == 3 and cache.stats()["measured"] == 5
+    assert cache.get(TINY.replace(seed=4)) is not None and cache.get(TINY.replace(seed=0)) is None
+    time.sleep(0.5)
+    assert not any(th.name == "gradlab-step0" and th.is_alive() for th in threading.enumerate()
+                   if th is not session.INITIAL._thread), "the measuring thread idles out"
+
+
+def test_shared_step0_figures_are_frozen_and_serialised_once():
+    import plotly.graph_objects as go
+
+    from app import stream_chart
+
+    shared = session.FrozenFigures()
+    fig = go.Figure(go.Bar(y=[1.0, 2.0]))
+    shared["pg_chart_grad"] = ((1, 2), fig)
+    a = stream_chart.payload(fig, key="pg_chart_grad", height=360)
+    b = stream_chart.payload(fig, key="pg_chart_grad", height=360)
+    assert a is b, "a frozen (shared) figure is serialised once"
+    assert stream_chart.payload(fig, key="pg_chart_grad", height=400) is not a
+    own = go.Figure(go.Bar(y=[1.0, 2.0]))              # a session's own figure: not frozen
+    p1 = stream_chart.payload(own, key="k")
+    own.update_layout(title="changed")
+    assert stream_chart.payload(own, key="k") != p1, "an unfrozen figure is never memoised"
+    fid = id(fig)
+    del shared, fig
+    import gc
+
+    gc.collect()
+    assert fid not in stream_chart._FROZEN, "the memo outlived its figure"
+
+
+def test_a_fresh_play_gets_a_first_turn_before_runs_that_already_had_one(make):
+    """FIFO in two classes: sessions that just pressed Play stand before sessions that queue
+    again after their slice, and a first turn is short when others wait."""
+    slots = SlotQueue(cap=1)
+    a = make(slots=slots, slice_s=1.0, first_turn_s=0.3)
+    b = make(slots=slots, slice_s=1.0, first_turn_s=0.3)
+    a.play()
+    a.wait_for(lambda v: v.status == RUNNING and v.step > 0)
+    b.play()
+    b.wait_for(lambda v: v.status == RUNNING and v.step > 0, timeout=30)
+    # a had its turn and queued again; a newcomer goes before it
+    a.wait_for(lambda v: v.queue_position == 1, timeout=30)
+    c = make(slots=slots, slice_s=1.0, first_turn_s=0.3)
+    c.play()
+    assert c.view().queue_position == 1 and a.view().queue_position == 2
+    assert c.view().status_text == "waiting for a slot: 1st in line"
+    vc = c.wait_for(lambda v: v.step > 0, timeout=30)
+    assert vc.step > 0
+    # pausing and pressing Play again right after a turn is no fresh start
+    a.wait_for(lambda v: v.status == RUNNING, timeout=30)
+    a.pause()
+    a.wait_for(lambda v: v.status == PAUSED)
+    a.play()
+    assert id(a) not in slots._fresh, "Pause + Play jumped the line"
+
+
+def test_slot_queue_puts_first_turns_first():
+    q = SlotQueue(cap=1)
+    holder, old1, old2, new1, new2 = (object() for _ in range(5))
+    assert q.acquire(holder, cancelled=lambda: False)
+    q.enqueue(old1)
+    q.enqueue(new1, fresh=True)
+    q.enqueue(old2)
+    q.enqueue(new2, fresh=True)
+    assert [q.position(o) for o in (new1, new2, old1, old2)] == [1, 2, 3, 4]
+    q.release(holder)
+    assert q.acquire(new1, cancelled=lambda: False)
+    assert [q.position(o) for o in (new2, old1, old2)] == [1, 2, 3]
