@@ -64,9 +64,15 @@ USER 10001:10001
 
 EXPOSE 8501
 
-# python:3.11-slim has no curl: ask the health endpoint with the standard library.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/health', timeout=4); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
+# python:3.11-slim has no curl: ask with the standard library. The check runs the app script
+# once (Streamlit's script health check, enabled below), which also warms the server before
+# the first student: torch is imported and Streamlit leaves its "pages/ directory" mode
+# (until the app's first st.navigation call, a direct link to a lesson on a fresh server
+# shows a spurious "Page not found" dialog; tests/test_deploy.py checks both). The
+# Kubernetes startupProbe does the same (deploy/deployment.yaml).
+ENV STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED=true
+HEALTHCHECK --interval=30s --timeout=30s --start-period=120s --start-interval=3s --retries=3 \
+    CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/script-health-check', timeout=28); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
 
 # .streamlit/config.toml (copied with the source) carries the hardening; the server
 # address / port / headless flags are set here so the image never depends on it for those.

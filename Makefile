@@ -41,8 +41,11 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/gradlab bench
 
+# 30 sessions for 5 minutes by default. Other runs: make load LOAD_ARGS="--burst 200",
+# LOAD_ARGS="--soak 1800" (one session streaming for 30 minutes), see tests/load_test.py.
+LOAD_ARGS ?=
 load: $(STAMP)
-	$(BIN)/python tests/load_test.py
+	$(BIN)/python tests/load_test.py $(LOAD_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

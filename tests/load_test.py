@@ -4,6 +4,7 @@
     python tests/load_test.py --sessions 30 --minutes 5          # real Chromium pages
     python tests/load_test.py --sessions 30 --minutes 5 --client ws
     python tests/load_test.py --burst 200                        # 200 sessions within 1 s
+    python tests/load_test.py --soak 1800                        # one session, 30 minutes
 
 It starts its own server (``python -m streamlit run app/main.py``, GRADLAB_PROFILE=hosted,
 bound to 127.0.0.1) and only ever talks to 127.0.0.1. Everything is bounded in time and
@@ -26,6 +27,14 @@ the browser does, so the server does the same work without N browsers beside it.
 Burst mode: N websocket sessions connect within ``--burst-window`` seconds, each asks for
 the first script run; reported: how many rendered (script finished with no exception
 element), p50/p95 time to first delta and to the finished first run, and RSS.
+
+Soak mode: one websocket session presses Play and streams for ``--soak`` seconds (Play
+again whenever a run ends; by default a 1,000,000-step run of the local profile, so one run
+lasts the whole soak and its history has to stay bounded). The server's RSS and thread
+count are sampled every ``--soak-period`` seconds; reported: RSS over time, its growth after
+the warm-up (the first ``--soak-warmup`` seconds), the trend over the last two thirds, steps
+trained, redraws, errors, and RSS / threads ``--after`` seconds after the session closed.
+
 Targets (issue 6) are printed next to the figures.
 """
 
@@ -229,10 +238,12 @@ class PlayTracker:
         self.r = result
         self.t_play: float | None = None
         self.wait_started: float | None = None
+        self.armed = False        # the page has shown this Play's new run (not a stale step)
 
     def pressed(self) -> None:
         self.t_play = time.monotonic()
         self.wait_started = None
+        self.armed = False
         self.r.plays += 1
 
     def observe(self, step: int | None, status: str) -> bool:
@@ -246,7 +257,14 @@ class PlayTracker:
         elif self.wait_started is not None:
             self.r.queue_waits.append(now - self.wait_started)
             self.wait_started = None
-        if (self.t_play is not None and step is not None and step >= 1
+        # Right after Play the page may still show the previous run ("finished (2,000
+        # steps)", or paused at step 500): count a first step only once the new run is on
+        # screen (waiting, running, or back at step 0).
+        s = status.lower()
+        if self.t_play is not None and not self.armed and (
+                WAITING_TEXT in s or s.startswith("running") or step == 0):
+            self.armed = True
+        if (self.t_play is not None and self.armed and step is not None and step >= 1
                 and WAITING_TEXT not in status):
             self.r.play_to_first_step.append(now - self.t_play)
             self.t_play = None
@@ -786,8 +804,166 @@ async def burst_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]
     }
 
 
+# ---- soak mode ----------------------------------------------------------------------------------
+
+SOAK_QUERY = "steps=1000000"  # one run for the whole soak (local profile: no 20,000-step cap)
+SOAK_ENV = {"GRADLAB_PROFILE": "local", "GRADLAB_IDLE_MINUTES": "600"}
+
+
+def trend_mb_per_min(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of (seconds, MB) points, in MB per minute."""
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mx = sum(t for t, _ in points) / n
+    my = sum(v for _, v in points) / n
+    sxx = sum((t - mx) ** 2 for t, _ in points)
+    if sxx <= 0:
+        return None
+    return 60.0 * sum((t - mx) * (v - my) for t, v in points) / sxx
+
+
+async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespace,
+                       result: SessionResult, steps_seen: list[tuple[float, int]],
+                       t_start: float) -> None:
+    """Press Play and stream until ``until``; Play again when a run ends."""
+    tracker = PlayTracker(result)
+    await s.connect(timeout=60)
+    await s.rerun()
+    while "Play" not in s.buttons and time.monotonic() - t_start < 90 and not s.closed_reason:
+        await s.pump(time.monotonic() + 0.2)
+    if "Play" not in s.buttons:
+        result.errors.append("no Play button within 90 s")
+        return
+    next_note = 0.0
+    while time.monotonic() < until and not s.closed_reason:
+        play_id, disabled = s.buttons["Play"]
+        if disabled or s.running:
+            await s.pump(time.monotonic() + 0.25)
+            continue
+        await s.rerun(trigger_id=play_id)
+        tracker.pressed()
+        while time.monotonic() < until and not s.closed_reason:
+            await s.pump(time.monotonic() + 0.25)
+            status = s.metrics.get("Status", "")
+            step = _step_of(s.metrics.get("Step", ""))
+            if s.exceptions:
+                result.errors.append("exception element sent")
+                s.exceptions = 0
+            tracker.observe(step, status)
+            now = time.monotonic() - t_start
+            if step is not None and now >= next_note:
+                steps_seen.append((round(now, 1), step))
+                next_note = now + args.soak_period
+            if tracker.timed_out(args.play_timeout):
+                result.errors.append(f"no first step {args.play_timeout:.0f} s after Play")
+                tracker.t_play = None
+            if tracker.t_play is None and _run_over(status):
+                if "stopped by an error" in status:
+                    result.errors.append(f"run error: {status}")
+                await s.pump(time.monotonic() + 1.0)   # the buttons' rerun lands
+                break
+            if tracker.t_play is None and status.startswith("paused"):
+                result.errors.append(f"the run paused by itself: {status}")
+                await s.pump(time.monotonic() + 1.0)
+                break
+    if s.closed_reason:
+        result.errors.append(f"connection closed: {s.closed_reason}")
+
+
+async def soak_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]:
+    sampler = Sampler(server, period=args.soak_period)
+    stop = asyncio.Event()
+    sampling = asyncio.create_task(sampler.run(stop))
+    result = SessionResult(0)
+    steps_seen: list[tuple[float, int]] = []
+    s = ProtocolSession(server.port, args.query or SOAK_QUERY)
+    try:
+        sampler.phase = "idle"
+        await asyncio.sleep(3)
+        sampler.phase = "soak"
+        t_start = time.monotonic()
+        try:
+            await soak_session(s, t_start + args.soak, args, result, steps_seen, t_start)
+        except Exception as e:  # noqa: BLE001 - reported, the figures still come
+            result.errors.append(f"{type(e).__name__}: {str(e)[:160]}")
+        redraws = s.finished_runs
+        await s.close()
+        sampler.phase = "after"
+        await asyncio.sleep(args.after)
+    finally:
+        stop.set()
+        await sampling
+        await s.close()
+    rows = [(t, rss, thr) for t, ph, rss, thr in sampler.samples if ph == "soak" and rss]
+    t0 = rows[0][0] if rows else 0.0
+    warm = [(t - t0, r) for t, r, _ in rows if t - t0 >= args.soak_warmup]
+    tail = [(t, r) for t, r in warm if t >= args.soak / 3]
+    timeline = []
+    every = max(60, int(args.soak // 10))
+    for mark in range(0, int(args.soak), every):
+        near = [r for r in rows if r[0] - t0 >= mark]
+        if near:
+            timeline.append({"t_s": mark, "rss_mb": round(near[0][1], 1), "threads": near[0][2]})
+    if rows:
+        timeline.append({"t_s": round(rows[-1][0] - t0), "rss_mb": round(rows[-1][1], 1),
+                         "threads": rows[-1][2]})
+    base = warm[0][1] if warm else None
+    end = warm[-1][1] if warm else None
+    after = _phase_stats(sampler, "after")
+    growth = None if not (base and end) else round(100 * (end - base) / base, 1)
+    slope = trend_mb_per_min(tail)
+    return {
+        "mode": "soak", "seconds": args.soak, "query": args.query or SOAK_QUERY,
+        "errors": result.errors, "error_count": len(result.errors), "plays": result.plays,
+        "play_to_first_step_s": result.play_to_first_step,
+        "steps": steps_seen[-1][1] if steps_seen else None, "redraws": redraws,
+        "rss_mb": {"idle": _phase_stats(sampler, "idle")["rss_mb_last"], "after_warmup": base,
+                   "peak": max((r for _, r in warm), default=None), "end": end,
+                   "after_close": after["rss_mb_last"]},
+        "rss_growth_after_warmup_pct": growth,
+        "rss_trend_last_two_thirds_mb_per_min": None if slope is None else round(slope, 3),
+        "threads": {"soak_max": _phase_stats(sampler, "soak")["threads_max"],
+                    "after_close": after["threads_last"]},
+        "timeline": timeline, "step_samples": steps_seen,
+        "server_log_tracebacks": server.count_in_log("Traceback"),
+        "load_average": os.getloadavg(),
+        "samples": [list(x) for x in sampler.samples],
+    }
+
+
+def print_soak(r: dict[str, Any]) -> None:
+    rss, growth = r["rss_mb"], r["rss_growth_after_warmup_pct"]
+    slope = r["rss_trend_last_two_thirds_mb_per_min"]
+    print(f"SOAK: one session streaming for {r['seconds']:.0f} s ({r['query']}): "
+          f"{r['plays']} plays, {r['steps'] or 0:,} steps, {r['redraws']} script/fragment runs")
+    print(f"  errors              {r['error_count']}  {r['errors'][:5] or ''}")
+    print("  Play -> first step  "
+          + (", ".join(fmt(x) for x in r["play_to_first_step_s"]) or "—"))
+    print("  RSS over time       "
+          + "  ".join(f"{x['t_s'] / 60:.0f}m {x['rss_mb']:.0f}MB" for x in r["timeline"]))
+    print(f"  RSS                 idle {fmt(rss['idle'], 'MB', 0)}  after warm-up "
+          f"{fmt(rss['after_warmup'], 'MB', 0)}  peak {fmt(rss['peak'], 'MB', 0)}  end "
+          f"{fmt(rss['end'], 'MB', 0)} ({'—' if growth is None else f'{growth:+.1f} %'}; "
+          f"target bounded)  after close {fmt(rss['after_close'], 'MB', 0)}")
+    print(f"  RSS trend           {'—' if slope is None else f'{slope:+.3f} MB/min'} "
+          "over the last two thirds")
+    print(f"  server threads      soak max {r['threads']['soak_max']}  after close "
+          f"{r['threads']['after_close']}")
+    print(f"  tracebacks in log   {r['server_log_tracebacks']}")
+    la = ", ".join(f"{x:.1f}" for x in r["load_average"])
+    print(f"  load average        {la}")
+    ok = (r["error_count"] == 0 and growth is not None and growth <= 10
+          and slope is not None and abs(slope) * 30 <= 0.05 * (rss["after_warmup"] or 1))
+    print(f"  verdict             {'PASS' if ok else 'FAIL'} (0 errors; end within +10 % of "
+          "the warm-up level; trend < 5 % per 30 min)")
+
+
 def print_report(r: dict[str, Any]) -> None:
     print()
+    if r["mode"] == "soak":
+        print_soak(r)
+        return
     if r["mode"] == "burst":
         n = r["sessions"]
         p95 = r["first_render_s"]["p95"]
@@ -868,6 +1044,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="burst into a cold server (no warm-up session first)")
     ap.add_argument("--burst-timeout", type=float, default=60.0,
                     help="seconds a burst session may take to render (60)")
+    ap.add_argument("--soak", type=float, default=0.0, metavar="SECONDS",
+                    help="soak mode: one session streams for SECONDS (e.g. 1800)")
+    ap.add_argument("--soak-warmup", type=float, default=300.0,
+                    help="soak: seconds before the RSS baseline is taken (300)")
+    ap.add_argument("--soak-period", type=float, default=5.0,
+                    help="soak: seconds between RSS / step samples (5)")
     ap.add_argument("--client", choices=("browser", "ws"), default="browser",
                     help="load mode client: Chromium pages (default) or the protocol client")
     ap.add_argument("--workers", type=int, default=None,
@@ -888,6 +1070,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.first_only = False
     if a.sessions < 1 or a.burst < 0 or a.minutes < 0 or a.after < 0 or a.burst_window < 0:
         ap.error("counts and durations must be positive")
+    if a.soak < 0 or a.soak > 4 * 3600:
+        ap.error("--soak: 0 to 14400 seconds")
+    if a.soak and a.soak_warmup >= a.soak:
+        a.soak_warmup = a.soak / 6
     if a.sessions > 500 or a.burst > 1000 or a.minutes > 120:
         ap.error("bounded on purpose: at most 500 sessions, 1000 in a burst, 120 minutes")
     return a
@@ -901,12 +1087,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.script} does not exist", file=sys.stderr)
         return 2
     extra = dict(kv.split("=", 1) for kv in args.env if "=" in kv)
+    if args.soak:
+        extra = {**SOAK_ENV, **extra}
     port = args.port or free_port()
     server = Server(port, args.script, args.workers, extra)
     print(f"server: pid {server.pid}, {server.url}, log {server.log_path}", flush=True)
     try:
         server.wait_healthy()  # the first session then pays the cold start (imports)
-        if args.burst:
+        if args.soak:
+            report = asyncio.run(soak_mode(args, server))
+        elif args.burst:
             report = asyncio.run(burst_mode(args, server))
         else:
             report = asyncio.run(load_mode(args, server))

@@ -22,6 +22,7 @@ DEPLOY = REPO / "deploy"
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 HEALTH = "/_stcore/health"
+SCRIPT_HEALTH = "/_stcore/script-health-check"
 APP_PORT = 8501
 
 
@@ -173,12 +174,12 @@ def test_startup_probe_and_its_switch(container) -> None:
     p = container.get("startupProbe")
     assert p, "no startupProbe: a cold pod (torch import) would fail its liveness probe"
     assert _container_port(container, p["httpGet"]["port"]) == APP_PORT
-    path = p["httpGet"]["path"]
-    assert path in (HEALTH, "/_stcore/script-health-check")
-    if path == "/_stcore/script-health-check":
-        assert _env(container).get("STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED") == "true", (
-            "the script health check answers 404 unless it is enabled")
-        assert p.get("timeoutSeconds", 1) >= 20, "the first run imports torch: allow time"
+    # The script health check runs the app once before the pod takes students: torch is
+    # imported, and Streamlit leaves its pages/-directory mode (see test_warm_start_...).
+    assert p["httpGet"]["path"] == SCRIPT_HEALTH, "warm the pod with the script health check"
+    assert _env(container).get("STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED") == "true", (
+        "the script health check answers 404 unless it is enabled")
+    assert p.get("timeoutSeconds", 1) >= 20, "the first run imports torch: allow time"
     budget = p.get("periodSeconds", 10) * p.get("failureThreshold", 3)
     assert budget >= 60, "give a cold start at least a minute"
 
@@ -370,7 +371,12 @@ def test_dockerfile_runs_as_non_root(dockerfile) -> None:
 def test_dockerfile_port_health_and_command(dockerfile) -> None:
     assert _args(dockerfile, "EXPOSE") == [str(APP_PORT)]
     hc = _args(dockerfile, "HEALTHCHECK")
-    assert hc and HEALTH in hc[-1] and str(APP_PORT) in hc[-1]
+    assert hc and SCRIPT_HEALTH in hc[-1] and str(APP_PORT) in hc[-1], (
+        "the health check warms the server (runs the app once) before the first student")
+    assert re.search(r"\bSTREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED=true\b",
+                     " ".join(_args(dockerfile, "ENV"))), "the script health check is off"
+    timeout = re.search(r"--timeout=(\d+)s", hc[-1])
+    assert timeout and int(timeout.group(1)) >= 20, "the first run imports torch: allow time"
     cmd = _exec_form((_args(dockerfile, "CMD") or _args(dockerfile, "ENTRYPOINT"))[-1])
     assert cmd[:3] == ["streamlit", "run", "app/main.py"], cmd
     flags = dict(zip(cmd[3::2], cmd[4::2], strict=False))
@@ -424,3 +430,31 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
                  "app/main.py", "app/pages/playground.py", "assets/mnist_5k.npz",
                  ".streamlit/config.toml"):
         assert not _ignored(path, patterns), f"{path} is needed by the image but ignored"
+
+
+# ---- the warm start, live ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_warm_start_avoids_page_not_found(streamlit_factory, page) -> None:
+    """app/pages/ sits next to app/main.py, so Streamlit runs a fresh server's first session
+    in its old "pages/ directory" mode (only main.py and pages/*.py are pages) until the
+    app's first st.navigation call: a direct link to a lesson then shows a spurious "Page
+    not found" dialog (measured on Streamlit 1.67; the lesson does load under it). The
+    deployment's warm-up (Dockerfile HEALTHCHECK, k8s startupProbe: the script health
+    check) runs the app once before any student arrives; after it the link just works."""
+    import urllib.request
+
+    url = streamlit_factory(env={"STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED": "true"})
+    with urllib.request.urlopen(url + SCRIPT_HEALTH, timeout=120) as r:   # what the probe does
+        assert r.status == 200 and r.read().strip() == b"ok"
+    from app import lessons
+
+    name = lessons.discover()[0].__name__.rsplit(".", 1)[-1]
+    page.goto(f"{url}/{name}", wait_until="domcontentloaded")
+    heading = page.locator("h1").first
+    heading.wait_for(state="visible", timeout=60_000)
+    page.wait_for_timeout(1500)                        # the dialog would be up by now
+    assert page.get_by_text("Page not found").count() == 0, "spurious Page-not-found dialog"
+    assert page.get_by_role("dialog").count() == 0
+    assert "Gradient Lab" not in heading.inner_text(), "the playground ran instead of the lesson"
