@@ -20,8 +20,11 @@ of sight) and marked "0".
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import math
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -146,8 +149,32 @@ _TOP_LEGEND = dict(orientation="h", x=0.0, y=1.0, xanchor="left", yanchor="botto
                    bgcolor="rgba(255,255,255,0)")
 
 
+class RawFigure(dict):
+    """A figure as the plain plotly dict ``{"data": [...], "layout": {...}}`` that a builder
+    assembled, without plotly's Figure objects. Built only inside :func:`raw_figures`, for
+    the live page, which never edits a figure and only serialises it (``app.stream_chart``):
+    constructing a ``go.Figure``, even unvalidated, was a quarter of a redraw's Python time,
+    and that Python shares the server's GIL with the training thread."""
+
+
+_RAW = threading.local()
+
+
+@contextlib.contextmanager
+def raw_figures() -> Iterator[None]:
+    """Within this block (on this thread) the builders return :class:`RawFigure` dicts.
+    Their JSON is the same as the ``go.Figure``'s (tests/test_stream_chart.py checks it)."""
+    prev = getattr(_RAW, "on", False)
+    _RAW.on = True
+    try:
+        yield
+    finally:
+        _RAW.on = prev
+
+
 def _figure(panel: str, title: str, data: Data, layout: Layout) -> go.Figure:
-    """Our style, then the builder's layout on top, built without validation (VALIDATE)."""
+    """Our style, then the builder's layout on top, built without validation (VALIDATE);
+    a :class:`RawFigure` inside :func:`raw_figures`."""
     full: Layout = dict(
         template="none",
         title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, xanchor="left",
@@ -160,6 +187,9 @@ def _figure(panel: str, title: str, data: Data, layout: Layout) -> go.Figure:
         legend=_legend(),
     )
     full.update(layout)
+    if getattr(_RAW, "on", False):
+        full["template"] = {}
+        return RawFigure(data=data, layout=full)  # type: ignore[return-value]
     if VALIDATE:
         return go.Figure(dict(data=data, layout=full))
     full["template"] = {}  # what template="none" becomes, spelled so that it needs no validation
@@ -244,7 +274,13 @@ def _pick(n: int, k: int) -> list[int]:
 
 def _layer_colors(n: int) -> list[str]:
     """Ordered colours, input side (dark blue-violet) to output side (orange)."""
-    return sample_colorscale("Plasma", list(np.linspace(0.0, 0.8, n)) if n > 1 else [0.0])
+    return list(_layer_colors_cached(n))
+
+
+@functools.lru_cache(maxsize=256)
+def _layer_colors_cached(n: int) -> tuple[str, ...]:
+    return tuple(sample_colorscale("Plasma", list(np.linspace(0.0, 0.8, n)) if n > 1
+                                   else [0.0]))
 
 
 def _short(layer: LayerStats) -> str:
@@ -483,11 +519,9 @@ def _line_figure(history: Sequence[Snapshot] | None, attr: str, panel: str, titl
     data: Data = []
     ys = []
     mode = "lines+markers" if len(history) <= 40 else "lines"
+    per_snap = [_hidden(s) for s in history]          # once per snapshot, not per line
     for i, color in zip(idx, colors, strict=True):
-        vals = []
-        for s in history:
-            h = _hidden(s)
-            vals.append(getattr(h[i], attr) if i < len(h) else float("nan"))
+        vals = [getattr(h[i], attr) if i < len(h) else float("nan") for h in per_snap]
         y, zero, _ = _clip_log(vals)
         ys.append(y)
         name = _layer_label(hidden[i]) + (" (now 0)" if zero[-1] else "")
@@ -637,12 +671,12 @@ def spectrum(snap: Snapshot | None) -> go.Figure:
 
 def _spectrum_title(title: str, snap: Snapshot) -> str:
     """Spectra are recomputed every ``spectrum_every`` steps and carried forward in between:
-    the title says which step they were measured at when that is not this snapshot's."""
-    text = _step_title(title, snap)
+    the title names the step they were measured at (so the figure only changes with them)."""
     measured = snap.spectrum_step
-    if measured is not None and measured != snap.step:
-        text += f" · measured at step {measured}"
-    return text
+    if measured is None:
+        return _step_title(title, snap)
+    text = f"{title} · from step {measured}"
+    return text + " (diverged)" if snap.diverged else text
 
 
 def _time_grads(snap: Snapshot) -> go.Figure:
@@ -771,7 +805,8 @@ def update_ratio(history: Sequence[Snapshot] | None) -> go.Figure:
 __all__ = [
     "AXIS_TITLE_SIZE", "BLUE", "CAPTIONS", "C_MAX", "C_MIN", "EXPLODE", "FONT_SIZE", "GREEN",
     "GREY", "KARPATHY", "MAGNITUDE_COLORSCALE", "ORANGE", "PLACEHOLDER_TEXT", "RED",
-    "TITLE_SIZE", "VANISH", "ZERO_FLOOR", "activation_panel", "empty_figure", "grad_hist_panel",
-    "gradient_bars", "loss_curves", "magnitude_colors", "neuron_bars", "speed_curves",
-    "spectrum", "update_ratio",
+    "RawFigure", "TITLE_SIZE", "VANISH", "ZERO_FLOOR", "activation_panel", "empty_figure",
+    "grad_hist_panel",
+    "gradient_bars", "loss_curves", "magnitude_colors", "neuron_bars", "raw_figures",
+    "speed_curves", "spectrum", "update_ratio",
 ]

@@ -52,6 +52,50 @@ def test_payload_is_small_json_with_the_figure(history) -> None:
     assert len(_loader_js()) < 500
 
 
+def test_figure_json_equals_plotlys_own_for_every_panel(history) -> None:
+    """figure_json skips Figure.to_dict's deep copy: the text must not change, and the
+    figure must be left as it was (the copy of its dicts takes the base64 rewrite)."""
+    import plotly.io as pio
+
+    from app.stream_chart import figure_json
+
+    snap, figs = history[-1], []
+    for name in charts.CAPTIONS:                       # one caption per panel builder
+        build = getattr(charts, name)
+        figs.append(build(history if "curves" in name or name == "update_ratio" else snap))
+    figs.append(go.Figure(go.Scatter(y=[1.0, float("nan")])))       # a validated figure
+    for fig in figs:
+        before = pio.to_json(fig, validate=False)
+        assert json.loads(figure_json(fig)) == json.loads(before)
+        assert pio.to_json(fig, validate=False) == before               # not mutated
+
+
+def test_raw_figures_serialise_like_the_plotly_figures(history) -> None:
+    """The live page builds its panels inside charts.raw_figures() (plain dicts, no
+    go.Figure): every builder's JSON must be the one its go.Figure gives, on real
+    snapshots, on an empty history and on a diverged run's last snapshot."""
+    from app.stream_chart import figure_json
+    from core.config import preset
+
+    diverged = run_all(preset("exploding-lr")).snapshots
+    assert diverged[-1].diverged
+    cases = []
+    for hist in (history, history[:1], diverged):
+        for name in charts.CAPTIONS:
+            cases.append((name, hist if "curves" in name or name == "update_ratio"
+                          else hist[-1]))
+        cases.append(("loss_curves", []))
+    for name, arg in cases:
+        build = getattr(charts, name)
+        with charts.raw_figures():
+            raw = build(arg)
+        assert isinstance(raw, charts.RawFigure), name
+        first = figure_json(raw)
+        assert json.loads(first) == json.loads(figure_json(build(arg))), name
+        assert figure_json(raw) == first, name                    # serialising changed nothing
+    assert isinstance(charts.gradient_bars(history[-1]), go.Figure)   # outside the block
+
+
 def test_payload_accepts_dicts_and_a_config() -> None:
     fig = {"data": [{"type": "bar", "y": [1, 2, 3]}], "layout": {"title": {"text": "t"}}}
     msg = json.loads(payload(fig, config={"staticPlot": True}))

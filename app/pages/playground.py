@@ -7,6 +7,8 @@ the run is active, and not at all while it is paused or done (CPU for the rest o
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from app import controls
@@ -17,6 +19,7 @@ from app.session import (
     RUNNING,
     WAITING,
     TrainerView,
+    _env_float,
     get_trainer,
     light,
 )
@@ -30,7 +33,14 @@ try:  # in-place Plotly.react updates, no remount per frame
 except ImportError:  # pragma: no cover - only while app/stream_chart is being written
     stream_chart = None
 
-FRAME_S = 0.5          # redraw period of the live panels while a run is active
+#: Redraw period of the live panels while a run is active (env GRADLAB_FRAME_S, 0.25-5 s),
+#: and of the curves over the whole history (twice that; see _panels). Measured on the
+#: 2-core box with the browser on it (`make bench`): redrawing every 0.5 s cost about a
+#: quarter of the training speed (the server's Python shares one GIL with the training
+#: thread, and Chromium's Plotly work took 0.7 of a core); at 0.75 s / 1.5 s about a tenth.
+FRAME_S = min(5.0, _env_float("GRADLAB_FRAME_S", 0.75, lo=0.25))
+HISTORY_S = 2 * FRAME_S
+HISTORY_TICK = "pg__history_tick"
 MAX_POINTS = 400       # points per curve sent to the browser (the buffer holds more)
 ACTIVE_SEEN = "pg__active_seen"
 HAD_TRAINER = "pg__had_trainer"
@@ -83,7 +93,8 @@ def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 3
         fig = hit[1]
     else:
         try:
-            fig = build()
+            with charts.raw_figures():        # plain dicts: the page only serialises them
+                fig = build()
         except Exception as e:  # noqa: BLE001 - one bad panel must not take the page down
             st.caption(f"This panel could not be drawn ({type(e).__name__}).")
             fig = None
@@ -140,6 +151,17 @@ def _panels(view: TrainerView, cache: dict) -> None:
     # What each figure depends on (objects in the buffer are never mutated: ids suffice).
     s_id = (view.epoch, id(snap), snap.step if snap else -1)
     h_id = (view.epoch, len(hist), id(hist[-1]) if hist else 0, hist[-1].step if hist else -1)
+    # While a run streams, the curves over the whole history (three panels, most of a
+    # redraw's build and JSON cost: the server's Python shares one core with the training
+    # thread) are rebuilt at most every HISTORY_S; the panels of the latest snapshot follow
+    # every frame. A quiet run (paused, done, diverged) draws its final curves at once.
+    if view.active and hist and not hist[-1].diverged:
+        prev = st.session_state.get(HISTORY_TICK)
+        now = time.monotonic()
+        if prev is not None and prev[0] == view.epoch and now - prev[2] < HISTORY_S:
+            h_id = prev[1]
+        else:
+            st.session_state[HISTORY_TICK] = (view.epoch, h_id, now)
 
     left, right = st.columns(2, gap="large")
     with left:
@@ -173,8 +195,13 @@ def _panels(view: TrainerView, cache: dict) -> None:
 
     left, right = st.columns(2, gap="large")
     with left:
+        # Weight / Jacobian spectra change only every spectrum_every steps (the figure
+        # names the step they are from); the RNN's gradient through time changes each time.
+        spec_id = (s_id if view.config.is_sequence or snap is None
+                   or snap.spectrum_step is None
+                   else (view.epoch, snap.spectrum_step, snap.diverged))
         _panel("time_grads" if view.config.is_sequence else "spectrum",
-               lambda: charts.spectrum(snap), "pg_chart_spectrum", s_id, cache)
+               lambda: charts.spectrum(snap), "pg_chart_spectrum", spec_id, cache)
     with right:
         _panel("update_ratio", lambda: charts.update_ratio(hist), "pg_chart_update",
                h_id, cache)

@@ -34,6 +34,8 @@ import plotly
 import plotly.graph_objects as go
 import plotly.io as pio
 import streamlit as st
+from _plotly_utils.utils import convert_to_base64
+from plotly.basedatatypes import BaseFigure
 from streamlit.components.v1 import declare_component
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -97,9 +99,32 @@ def _register_static_routes() -> None:
     _REGISTERED.add(runtime)
 
 
+def _containers(obj: Any) -> Any:
+    """A copy of the dicts and lists of a figure tree; leaves (NumPy arrays included) are
+    shared, not copied."""
+    if isinstance(obj, dict):
+        return {k: _containers(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_containers(v) for v in obj]
+    return obj
+
+
 def figure_json(fig: go.Figure | dict[str, Any]) -> str:
-    """The figure as plotly JSON (NumPy arrays as base64 typed arrays), not re-validated."""
-    return pio.to_json(fig, validate=False)
+    """The figure as plotly JSON (NumPy arrays as base64 typed arrays), not re-validated.
+
+    Same text as ``plotly.io.to_json(fig, validate=False)``, faster: ``Figure.to_dict``
+    deep-copies the whole figure (NumPy arrays included) only so that the base64 step may
+    rewrite it in place; a copy of its dicts and lists is enough for that (measured: the
+    deep copy was a third of a live page's redraw time). Figures with animation frames take
+    plotly's own path."""
+    if isinstance(fig, BaseFigure) and not fig._frame_objs:
+        tree = {"data": _containers(fig._data), "layout": _containers(fig._layout)}
+    elif isinstance(fig, dict):           # a plain figure dict (app.charts.RawFigure)
+        tree = _containers(fig)
+    else:
+        return pio.to_json(fig, validate=False)
+    convert_to_base64(tree)
+    return pio.to_json(tree, validate=False)
 
 
 #: id(frozen figure) -> (weak reference to it, {(key, height): payload bytes})
@@ -111,7 +136,7 @@ def freeze(fig: go.Figure) -> go.Figure:
     """Promise that ``fig`` will not change any more: its payload is then serialised once
     and reused for every page that draws it (e.g. the step-0 figures that every session of a
     class shares: ``plotly.io.to_json`` is ~4 ms a figure). Returns ``fig``."""
-    if isinstance(fig, go.Figure):
+    if isinstance(fig, (go.Figure, dict)) and hasattr(fig, "__dict__"):   # not a bare dict
         setattr(fig, _FROZEN_ATTR, True)
     return fig
 
