@@ -87,7 +87,9 @@ class Server:
         self.port = port
         self.url = f"http://{LOOPBACK}:{port}"
         self.log_path = Path(tempfile.mkdtemp(prefix="gradlab-load-")) / "server.log"
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADLAB_PROFILE": "hosted", **extra_env}
+        # As in the Dockerfile: the hosted profile and 2 malloc arenas (see there).
+        env = {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONUNBUFFERED": "1",
+               "GRADLAB_PROFILE": "hosted", **extra_env}
         if workers is not None:
             env["GRADLAB_MAX_WORKERS"] = str(workers)
         cmd = [sys.executable, "-m", "streamlit", "run", script,

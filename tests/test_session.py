@@ -431,6 +431,19 @@ def test_a_fresh_play_gets_a_first_turn_before_runs_that_already_had_one(make):
     a.wait_for(lambda v: v.status == PAUSED)
     a.play()
     assert id(a) not in slots._fresh, "Pause + Play jumped the line"
+    # ... but a new run is a fresh start: Reset (or a finished run) and Play
+    for t in (a, b, c):
+        t.pause()
+    deadline = time.monotonic() + 30
+    while slots._active and time.monotonic() < deadline:
+        time.sleep(0.05)
+    blocker = object()                       # hold the slot so that a has to queue
+    assert slots.acquire(blocker, cancelled=lambda: False)
+    a.reset(measure=False)
+    a.play()
+    assert id(a) in slots._fresh, "a restarted run waits behind every run's second turn"
+    slots.release(blocker)
+    assert a.wait_for(lambda v: v.step > 0, timeout=30).step > 0
 
 
 def test_slot_queue_puts_first_turns_first():
