@@ -161,7 +161,9 @@ def cascade_figure(res: RunResult) -> go.Figure:
     for j, color in enumerate(_colors(vals.shape[1])):
         fig.add_scatter(x=steps, y=vals[:, j], mode="lines+markers", name=f"layer {j + 1}",
                         line=dict(color=color, width=3))
-    fig.add_hline(y=CASCADE_LEVEL, line=dict(color=charts.TEXT, dash="dash", width=1))
+    fig.add_hline(y=CASCADE_LEVEL, line=dict(color=charts.TEXT, dash="dash", width=1),
+                  annotation_text=f"{CASCADE_LEVEL:g}: saturated", annotation_position="top left",
+                  annotation_font=dict(size=charts.FONT_SIZE, color=charts.TEXT))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="98th pct of |tanh|", range=[0, 1.02])
     return _style(fig, "98th percentile of |activation| per layer (Glorot's Figure 3)", 440)
