@@ -166,16 +166,14 @@ class SlotQueue:
                     return False
                 self._cv.wait(poll_s)
 
-    def _head_locked(self) -> int | None:
-        if self._fresh:
-            for oid in self._waiting:
-                if oid in self._fresh:
-                    return oid
-        return self._waiting[0] if self._waiting else None
-
     def _order_locked(self) -> list[int]:
+        """The line as it will be served: first turns, then returning holders, FIFO each."""
         return ([o for o in self._waiting if o in self._fresh]
                 + [o for o in self._waiting if o not in self._fresh])
+
+    def _head_locked(self) -> int | None:
+        order = self._order_locked()
+        return order[0] if order else None
 
     def enqueue(self, owner: object, *, fresh: bool = False) -> None:
         """Take a place in line now (when Play is pressed), so the order is the order of

@@ -49,6 +49,13 @@ ACT_RANGE: dict[str, tuple[float, float]] = {
 }
 
 
+#: The saturation thresholds, shared by ``saturated`` (the rule) and ``saturated_count`` (its
+#: fast count): within 3 % of a bound of the activation's range.
+SAT_FRACTION = 0.97
+_SIGMOID_LOW = 0.03
+_SELU_SAT = SAT_FRACTION * 1.0507 * 1.6733     # 97 % of selu's negative floor, lambda*alpha
+
+
 def saturated(name: str, a: torch.Tensor) -> torch.Tensor:
     """Boolean mask of units in the flat part of the activation (its derivative < ~0.06).
 
@@ -57,19 +64,19 @@ def saturated(name: str, a: torch.Tensor) -> torch.Tensor:
     the negative tail below 97 % of its floor; linear / gelu / leaky_relu never saturate.
     """
     if name == "sigmoid":
-        return (a < 0.03) | (a > 0.97)
+        return (a < _SIGMOID_LOW) | (a > SAT_FRACTION)
     if name in ("tanh", "softsign"):
-        return a.abs() > 0.97
+        return a.abs() > SAT_FRACTION
     if name == "scaled_sigmoid":
-        return a.abs() > 1.94
+        return a.abs() > 2 * SAT_FRACTION
     if name == "hardtanh":
         return a.abs() >= 1.0
     if name == "relu":
         return a <= 0.0
     if name == "elu":
-        return a < -0.97
+        return a < -SAT_FRACTION
     if name == "selu":
-        return a < -0.97 * 1.0507 * 1.6733
+        return a < -_SELU_SAT
     return torch.zeros_like(a, dtype=torch.bool)
 
 
@@ -86,20 +93,20 @@ def saturated_count(name: str, a: torch.Tensor, scratch: torch.Tensor | None = N
         return margin.clamp_(min=0).sign_().sum(1)
 
     if name == "sigmoid":                                     # a < 0.03 or a > 0.97
-        low = count(torch.neg(a, out=buf).add_(0.03))
-        return low + count(torch.sub(a, 0.97, out=buf))
+        low = count(torch.neg(a, out=buf).add_(_SIGMOID_LOW))
+        return low + count(torch.sub(a, SAT_FRACTION, out=buf))
     if name in ("tanh", "softsign"):
-        return count(torch.abs(a, out=buf).sub_(0.97))
+        return count(torch.abs(a, out=buf).sub_(SAT_FRACTION))
     if name == "scaled_sigmoid":
-        return count(torch.abs(a, out=buf).sub_(1.94))
+        return count(torch.abs(a, out=buf).sub_(2 * SAT_FRACTION))
     if name == "hardtanh":                                    # |a| >= 1: m - #(|a| < 1)
         return m - count(torch.abs(a, out=buf).neg_().add_(1.0))
     if name == "relu":                                        # a <= 0: m - #(a > 0)
         return m - count(torch.clone(a) if scratch is None else buf.copy_(a))
     if name == "elu":
-        return count(torch.neg(a, out=buf).sub_(0.97))
+        return count(torch.neg(a, out=buf).sub_(SAT_FRACTION))
     if name == "selu":
-        return count(torch.neg(a, out=buf).sub_(0.97 * 1.0507 * 1.6733))
+        return count(torch.neg(a, out=buf).sub_(_SELU_SAT))
     return a.new_zeros(a.shape[0])
 
 

@@ -106,7 +106,6 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
     perm: torch.Tensor | None = None
     pos = n
     lr = cfg.lr
-    grads: list[torch.Tensor] = []
     spec = _Spectra()
     last_eval: int | None = None            # the last step the test set was evaluated at
 

@@ -518,6 +518,18 @@ class ProtocolSession:
                 await self.ws.close()
 
 
+async def open_until_play(s: ProtocolSession, t_open: float) -> str | None:
+    """Connect, run the page once and wait (90 s from ``t_open``) for its Play button: None
+    once it is there, else the error to report."""
+    await s.connect(timeout=60)
+    await s.rerun()
+    while "Play" not in s.buttons and time.monotonic() - t_open < 90 and not s.closed_reason:
+        await s.pump(time.monotonic() + 0.2)
+    if "Play" in s.buttons:
+        return None
+    return "no Play button within 90 s" + (f" ({s.closed_reason})" if s.closed_reason else "")
+
+
 async def ws_session(i: int, port: int, until: float, args: argparse.Namespace,
                      result: SessionResult) -> ProtocolSession:
     s = ProtocolSession(port, args.query)
@@ -525,15 +537,9 @@ async def ws_session(i: int, port: int, until: float, args: argparse.Namespace,
     hard_until = until + args.play_timeout
     t_open = time.monotonic()
     try:
-        await s.connect(timeout=60)
-        await s.rerun()
-        while "Play" not in s.buttons and time.monotonic() - t_open < 90:
-            await s.pump(time.monotonic() + 0.2)
-            if s.closed_reason:
-                break
-        if "Play" not in s.buttons:
-            result.errors.append("no Play button within 90 s" + (f" ({s.closed_reason})"
-                                                                  if s.closed_reason else ""))
+        error = await open_until_play(s, t_open)
+        if error:
+            result.errors.append(error)
             return s
         result.ready_s = time.monotonic() - t_open
         while _keep_going(until, tracker, hard_until):
@@ -830,12 +836,9 @@ async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespac
                        t_start: float) -> None:
     """Press Play and stream until ``until``; Play again when a run ends."""
     tracker = PlayTracker(result)
-    await s.connect(timeout=60)
-    await s.rerun()
-    while "Play" not in s.buttons and time.monotonic() - t_start < 90 and not s.closed_reason:
-        await s.pump(time.monotonic() + 0.2)
-    if "Play" not in s.buttons:
-        result.errors.append("no Play button within 90 s")
+    error = await open_until_play(s, t_start)
+    if error:
+        result.errors.append(error)
         return
     next_note = 0.0
     while time.monotonic() < until and not s.closed_reason:

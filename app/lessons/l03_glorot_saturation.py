@@ -173,12 +173,17 @@ def _ordinal(i: int) -> str:
     return ORDINAL[i] if i < len(ORDINAL) else f"#{i + 1}"
 
 
+def _cascade(res: RunResult) -> tuple[np.ndarray, list[int | None], list[int], np.ndarray]:
+    """(98th percentiles (K, L), first crossings of the level per layer, the order the
+    layers crossed in, each layer's mean over the last CASCADE_WINDOW snapshots)."""
+    _, vals = activation_percentiles(res)
+    cross = first_crossings(res, CASCADE_LEVEL, window=CASCADE_WINDOW)
+    return vals, cross, saturation_order(cross), vals[-CASCADE_WINDOW:].mean(0)
+
+
 def cascade_rows(res: RunResult) -> list[dict[str, str]]:
     """Per hidden layer: the paper's place in the cascade beside this run's numbers."""
-    steps, vals = activation_percentiles(res)
-    cross = first_crossings(res, CASCADE_LEVEL, window=CASCADE_WINDOW)
-    order = saturation_order(cross)
-    end = vals[-CASCADE_WINDOW:].mean(0)
+    vals, cross, order, end = _cascade(res)
     rows = []
     for j, s in enumerate(cross):
         place = _ordinal(order.index(j + 1)) if j + 1 in order else "not within the run"
@@ -195,10 +200,7 @@ def cascade_rows(res: RunResult) -> list[dict[str, str]]:
 
 def cascade_summary(res: RunResult) -> str:
     """Sentences on this run: the order, and where layer 1 ends up."""
-    _, vals = activation_percentiles(res)
-    end = vals[-CASCADE_WINDOW:].mean(0)
-    cross = first_crossings(res, CASCADE_LEVEL, window=CASCADE_WINDOW)
-    order = saturation_order(cross)
+    _, cross, order, end = _cascade(res)
     steps = res.snapshots[-1].step
     said = (f"Order in which the layers reached {CASCADE_LEVEL}: "
             + (", ".join(f"layer {j}" for j in order) if order else "none yet")
