@@ -61,7 +61,7 @@ def main() -> None:
     st.set_page_config(page_title="Gradient Lab", page_icon="📉",
                        layout="wide", initial_sidebar_state="expanded")
     pages: dict[str, list[st.Page]] = {
-        "Playground": [st.Page(_ROOT / "app" / "pages" / "playground.py", title="Playground",
+        "Playground": [st.Page(_ROOT / "app" / "views" / "playground.py", title="Playground",
                                icon=":material/science:", default=True)],
     }
     lesson_pages = []

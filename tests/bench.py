@@ -546,7 +546,7 @@ def _parse_step(text: str | None) -> int | None:
 
 def browser_ready() -> str | None:
     """None when the live-app measurement can run, else the reason it cannot."""
-    for rel in ("app/main.py", "app/pages/playground.py"):
+    for rel in ("app/main.py", "app/views/playground.py"):
         if not (REPO_ROOT / rel).is_file():
             return f"{rel} does not exist yet"
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from app import session
 from core.config import RunConfig, from_query
 
-PAGE = str(Path(__file__).resolve().parent.parent / "app" / "pages" / "playground.py")
+PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "playground.py")
 TINY = dict(depth=2, width=8, n_train=64, n_test=16, batch_size=16, hist_bins=8, steps=60,
             every=5)
 

@@ -140,7 +140,7 @@ def test_app_has_no_training_maths() -> None:
         "import plotly.graph_objects as go",
         "from plotly import express",
         "from app import main",
-        "import app.pages",
+        "import app.views",
         "import importlib\nst = importlib.import_module('streamlit')",
         "def f():\n    import streamlit\n",
     ],

@@ -427,7 +427,7 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
                  "gradlab.egg-info/PKG-INFO", "tests/output/shot.png", ".streamlit/secrets.toml"):
         assert _ignored(path, patterns), f"{path} would be sent into the image"
     for path in ("pyproject.toml", "README.md", "ci/constraints.txt", "core/config.py",
-                 "app/main.py", "app/pages/playground.py", "assets/mnist_5k.npz",
+                 "app/main.py", "app/views/playground.py", "assets/mnist_5k.npz",
                  ".streamlit/config.toml"):
         assert not _ignored(path, patterns), f"{path} is needed by the image but ignored"
 
@@ -436,18 +436,13 @@ def test_dockerignore_keeps_the_context_small_but_complete() -> None:
 
 
 @pytest.mark.slow
-def test_warm_start_avoids_page_not_found(streamlit_factory, page) -> None:
-    """app/pages/ sits next to app/main.py, so Streamlit runs a fresh server's first session
-    in its old "pages/ directory" mode (only main.py and pages/*.py are pages) until the
-    app's first st.navigation call: a direct link to a lesson then shows a spurious "Page
-    not found" dialog (measured on Streamlit 1.67; the lesson does load under it). The
-    deployment's warm-up (Dockerfile HEALTHCHECK, k8s startupProbe: the script health
-    check) runs the app once before any student arrives; after it the link just works."""
-    import urllib.request
-
-    url = streamlit_factory(env={"STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED": "true"})
-    with urllib.request.urlopen(url + SCRIPT_HEALTH, timeout=120) as r:   # what the probe does
-        assert r.status == 200 and r.read().strip() == b"ok"
+def test_deep_link_to_a_lesson_on_a_cold_server(streamlit_factory, page) -> None:
+    """The first session of a fresh server opens a lesson's direct link without Streamlit's
+    spurious "Page not found" dialog. (With a ``pages/`` directory next to app/main.py,
+    Streamlit 1.67 ran a fresh server's first session in its old "pages/ directory" mode
+    until the first st.navigation call, and showed that dialog over the lesson; the page
+    modules now live in app/views/, so there is no such mode to leave.)"""
+    url = streamlit_factory()
     from app import lessons
 
     name = lessons.discover()[0].__name__.rsplit(".", 1)[-1]

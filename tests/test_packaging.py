@@ -50,7 +50,7 @@ def test_pyproject_metadata(pyproject: dict) -> None:
     for name in ("pytest", "pytest-timeout", "playwright", "hypothesis", "ruff"):
         assert name in dev
     pkgs = set(pyproject["tool"]["setuptools"]["packages"])
-    assert {"core", "app", "app.stream_chart", "app.lessons", "app.pages"} <= pkgs
+    assert {"core", "app", "app.stream_chart", "app.lessons", "app.views"} <= pkgs
 
 
 def test_torch_range_is_open_in_pyproject(pyproject: dict) -> None:
