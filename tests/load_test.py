@@ -3,12 +3,13 @@
 
     python tests/load_test.py --sessions 30 --minutes 5          # real Chromium pages
     python tests/load_test.py --sessions 30 --minutes 5 --client ws
-    python tests/load_test.py --burst 200                        # 200 sessions within 1 s
+    python tests/load_test.py --burst 200 --procs 2              # 200 sessions within 1 s
     python tests/load_test.py --soak 1800                        # one session, 30 minutes
 
-It starts its own server (``python -m streamlit run app/main.py``, GRADLAB_PROFILE=hosted,
-bound to 127.0.0.1) and only ever talks to 127.0.0.1. Everything is bounded in time and
-the server is stopped at the end.
+It starts its own server (``python -m streamlit run app/main.py``, or with ``--procs N``
+``gradlab-serve --workers N`` as the Docker image runs it; GRADLAB_PROFILE=hosted, bound to
+127.0.0.1) and only ever talks to 127.0.0.1. Everything is bounded in time and the server
+is stopped at the end. Memory, CPU and threads are summed over the server's processes.
 
 Load mode: one session first (the "after the first session" memory baseline), then N
 sessions open over ``--ramp`` seconds; each presses Play and keeps training for
@@ -65,7 +66,7 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-gpu", "--disable-background-networking",
     "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
 ]
-PLAY_KEY = "pg_play"  # app/pages/playground.py: st.button("Play", key="pg_play")
+PLAY_KEY = "pg_play"  # app/views/playground.py: st.button("Play", key="pg_play")
 WAITING_TEXT = "waiting for a slot"
 STEP_RE = re.compile(r"([\d,]+)\s*/\s*([\d,]+)")
 ORDINAL_RE = re.compile(r"(\d+)(?:st|nd|rd|th) in line")
@@ -81,21 +82,31 @@ def free_port() -> int:
 
 
 class Server:
-    """``streamlit run`` in its own process group, on 127.0.0.1 only."""
+    """The app in its own process group, on 127.0.0.1 only: ``streamlit run`` (one process),
+    or with ``procs`` >= 1 ``gradlab-serve --workers procs`` (app/serve.py: uvicorn worker
+    processes sharing one socket, as the Docker image runs it). Memory, CPU and threads are
+    summed over the whole process tree (the uvicorn parent and its workers)."""
 
-    def __init__(self, port: int, script: str, workers: int | None, extra_env: dict[str, str]):
+    def __init__(self, port: int, script: str, workers: int | None, extra_env: dict[str, str],
+                 procs: int = 0):
         self.port = port
+        self.procs = procs
         self.url = f"http://{LOOPBACK}:{port}"
         self.log_path = Path(tempfile.mkdtemp(prefix="gradlab-load-")) / "server.log"
         # As in the Dockerfile: the hosted profile and 2 malloc arenas (see there).
         env = {"MALLOC_ARENA_MAX": "2", **os.environ, "PYTHONUNBUFFERED": "1",
-               "GRADLAB_PROFILE": "hosted", **extra_env}
+               "GRADLAB_PROFILE": "hosted", "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "none",
+               **extra_env}
         if workers is not None:
             env["GRADLAB_MAX_WORKERS"] = str(workers)
-        cmd = [sys.executable, "-m", "streamlit", "run", script,
-               "--server.headless", "true", "--server.port", str(port),
-               "--server.address", LOOPBACK, "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+        if procs:
+            cmd = [sys.executable, "-m", "app.serve", "--host", LOOPBACK, "--port", str(port),
+                   "--workers", str(procs)]
+        else:
+            cmd = [sys.executable, "-m", "streamlit", "run", script,
+                   "--server.headless", "true", "--server.port", str(port),
+                   "--server.address", LOOPBACK, "--browser.gatherUsageStats", "false",
+                   "--server.fileWatcherType", "none"]
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=self._log,
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -105,6 +116,10 @@ class Server:
     def pid(self) -> int:
         return self.proc.pid
 
+    def describe(self) -> str:
+        return (f"gradlab-serve, {self.procs} worker process{'es' if self.procs > 1 else ''}"
+                if self.procs else "streamlit run, one process")
+
     def wait_healthy(self, timeout: float = 90.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -113,42 +128,72 @@ class Server:
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as r:
                     if r.read().strip() == b"ok":
+                        if self.procs > 1:   # every worker warm (lifespan) and accepting
+                            self._wait_workers(deadline)
                         return
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.25)
         raise RuntimeError(f"no /_stcore/health within {timeout:.0f} s:\n{self.log_tail()}")
 
-    def rss_mb(self) -> float | None:
-        try:
-            import psutil  # optional
+    def _wait_workers(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            if self.log_text().count("Application startup complete") >= self.procs:
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"not every worker started:\n{self.log_tail()}")
 
-            return psutil.Process(self.pid).memory_info().rss / 2**20
-        except ImportError:
-            pass
-        except Exception:  # noqa: BLE001 - process gone
-            return None
-        try:
-            for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        except OSError:
-            return None
-        return None
+    def tree(self) -> list[int]:
+        """The server's pid and every descendant's (uvicorn's workers)."""
+        out, todo = [], [self.pid]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            try:
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    kids = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
+                    todo.extend(int(k) for k in kids)
+            except OSError:
+                continue
+        return out
+
+    def rss_mb(self) -> float | None:
+        """Resident memory of the process tree, summed (MB)."""
+        total, seen = 0.0, False
+        for pid in self.tree():
+            try:
+                for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) / 1024
+                        seen = True
+            except OSError:
+                continue
+        return total if seen else None
 
     def cpu_s(self) -> float | None:
-        """CPU seconds (user + system) the server has used so far."""
-        try:
-            fields_ = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-            return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return None
+        """CPU seconds (user + system) the server's processes have used so far."""
+        total, seen = 0.0, False
+        for pid in self.tree():
+            try:
+                fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                total += (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")
+                seen = True
+            except (OSError, IndexError, ValueError):
+                continue
+        return total if seen else None
 
     def threads(self) -> int | None:
+        counts = []
+        for pid in self.tree():
+            with contextlib.suppress(OSError):
+                counts.append(len(os.listdir(f"/proc/{pid}/task")))
+        return sum(counts) if counts else None
+
+    def log_text(self) -> str:
         try:
-            return len(os.listdir(f"/proc/{self.pid}/task"))
+            return self.log_path.read_text(errors="replace")
         except OSError:
-            return None
+            return ""
 
     def log_tail(self, n: int = 3000) -> str:
         try:
@@ -974,6 +1019,7 @@ def print_report(r: dict[str, Any]) -> None:
         p95 = r["first_render_s"]["p95"]
         print(f"BURST: {n} sessions opened within {fmt(r['opened_within_s'])}, fragment "
               f"auto-reruns {'on (as browsers do)' if r['fragment_reruns'] else 'off'}")
+        print(f"  server              {r.get('server', '?')}")
         print(f"  cold start          first session's first render "
               f"{fmt(r['cold_start_render_s'])} (before the burst; --cold to skip)")
         print(f"  rendered            {r['rendered']}/{n}   (target {n}/{n})")
@@ -1067,6 +1113,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="max seconds from Play to the first step before it counts as an error")
     ap.add_argument("--query", default="", help="URL query for every session, e.g. preset=relu-he")
     ap.add_argument("--script", default="app/main.py")
+    ap.add_argument("--procs", type=int, default=0, metavar="N",
+                    help="serve with gradlab-serve --workers N (uvicorn worker processes, as "
+                         "the Docker image does) instead of one `streamlit run` process")
     ap.add_argument("--json", type=Path, default=None, help="also write the report as JSON")
     ap.add_argument("-v", "--verbose", action="store_true", help="print session events")
     ap.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
@@ -1079,6 +1128,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--soak: 0 to 14400 seconds")
     if a.soak and a.soak_warmup >= a.soak:
         a.soak_warmup = a.soak / 6
+    if not 0 <= a.procs <= 16:
+        ap.error("--procs: 0 (streamlit run) to 16")
     if a.sessions > 500 or a.burst > 1000 or a.minutes > 120:
         ap.error("bounded on purpose: at most 500 sessions, 1000 in a burst, 120 minutes")
     return a
@@ -1095,8 +1146,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.soak:
         extra = {**SOAK_ENV, **extra}
     port = args.port or free_port()
-    server = Server(port, args.script, args.workers, extra)
-    print(f"server: pid {server.pid}, {server.url}, log {server.log_path}", flush=True)
+    server = Server(port, args.script, args.workers, extra, procs=args.procs)
+    print(f"server: {server.describe()}, pid {server.pid}, {server.url}, log "
+          f"{server.log_path}", flush=True)
     try:
         server.wait_healthy()  # the first session then pays the cold start (imports)
         if args.soak:
@@ -1110,6 +1162,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         server.stop()
+    report["server"] = server.describe()
     print_report(report)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
