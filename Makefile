@@ -16,7 +16,7 @@ CONSTRAINTS ?= ci/constraints.txt
 
 PYTEST_ARGS ?=
 
-.PHONY: run install test test-fast bench load lint clean distclean
+.PHONY: run host install test test-fast bench load lint clean distclean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,13 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(BIN)/streamlit run app/main.py --server.port $(PORT)
+
+# The hosted way (what the Docker image runs): one uvicorn worker process per core, all on
+# $(PORT); WORKERS defaults to WEB_CONCURRENCY or the cores. HOST=0.0.0.0 to serve a network.
+HOST    ?= 127.0.0.1
+WORKERS ?=
+host: $(STAMP)
+	$(BIN)/gradlab-serve --host $(HOST) --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
 
 # Every test: fast, slow, lesson and browser ones. This is what CI (.ci/run) runs.
 test: $(STAMP)

@@ -9,7 +9,8 @@ The worker never waits for the UI: it appends each Snapshot to a buffer under a 
 carries on; the page's fragment takes a copy (:meth:`Trainer.view`) at its own frame rate.
 
 Concurrency is capped process-wide by :data:`SLOTS`, a FIFO queue of training slots
-(env ``GRADLAB_MAX_WORKERS``, default the CPU count). Sessions beyond the cap wait in line
+(env ``GRADLAB_MAX_WORKERS``, default :func:`default_slots`: the cores this process may use,
+shared among the server processes of ``app.asgi``). Sessions beyond the cap wait in line
 and start by themselves; pausing, finishing, going idle or closing the tab frees the slot.
 A holder that has trained for a while hands its slot to the next in line and queues again
 (``GRADLAB_SLICE_S``), so one long run cannot starve a class.
@@ -36,6 +37,7 @@ import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.config import RunConfig
 from core.snapshot import Snapshot
@@ -61,6 +63,29 @@ def _env_float(name: str, default: float, lo: float = 0.0) -> float:
         return max(lo, float(os.environ.get(name, "").strip() or default))
     except ValueError:
         return default
+
+
+def available_cores() -> int:
+    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (what a
+    Kubernetes CPU limit becomes; ``os.cpu_count()`` would report the whole node)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, -(-int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
+def default_slots() -> int:
+    """Training slots of this process when ``GRADLAB_MAX_WORKERS`` is not set: the cores
+    shared out among the server processes (``WEB_CONCURRENCY``, uvicorn's worker count; 1
+    under ``streamlit run``), at least one. A trainer keeps one core busy."""
+    return max(1, available_cores() // _env_int("WEB_CONCURRENCY", 1))
 
 
 def configure_torch() -> None:
@@ -127,7 +152,7 @@ class SlotQueue:
 
     def __init__(self, cap: int | None = None) -> None:
         self._cv = threading.Condition()
-        self._cap = cap if cap is not None else _env_int("GRADLAB_MAX_WORKERS", os.cpu_count() or 2)
+        self._cap = cap if cap is not None else _env_int("GRADLAB_MAX_WORKERS", default_slots())
         self._active: set[int] = set()
         self._waiting: deque[int] = deque()
         self._fresh: set[int] = set()          # waiting for their first turn since Play

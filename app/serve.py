@@ -1,0 +1,121 @@
+"""``gradlab-serve``: the hosted instance, one uvicorn worker process per core.
+
+    gradlab-serve                          # http://127.0.0.1:8501, WEB_CONCURRENCY workers
+    gradlab-serve --host 0.0.0.0 --port 8501 --workers 2
+
+It runs :data:`app.asgi.app` under uvicorn's own multi-process mode (one listening socket,
+N worker processes, a dead worker replaced) with the websocket settings ``streamlit run``
+would use, read from Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*``
+variables): message size cap, compression, ping interval. Plain ``uvicorn app.asgi:app``
+also works, but uvicorn's own defaults then apply (16 MB messages, per-message deflate on:
+CPU spent compressing every frame).
+
+``--workers`` defaults to ``WEB_CONCURRENCY`` (uvicorn's variable), else the cores this
+process may use; it is exported as ``WEB_CONCURRENCY`` so that each worker takes its share
+of the cores as training slots (``app.session.default_slots``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_WORKERS = 64
+
+
+def _workers_default() -> int:
+    from app.session import _env_int, available_cores
+
+    return _env_int("WEB_CONCURRENCY", available_cores())
+
+
+def streamlit_env_options() -> dict[str, Any]:
+    """The ``STREAMLIT_<SECTION>_<OPTION>`` variables, read as ``streamlit run`` reads them.
+
+    Streamlit's config reads only its *sensitive* options (the cookie secret) from the
+    environment itself; every other variable reaches it as a ``streamlit run`` command-line
+    option that click fills from the environment. Under uvicorn there is no such command, so
+    ``STREAMLIT_SERVER_ALLOWED_HOSTS`` (the DNS-rebinding guard of the Deployment) and the
+    rest would be silently ignored. This builds the same click options (Streamlit's own
+    ``configurator_options``) and lets click read the environment. Returns flag-style names
+    (``server_allowedHosts``), as ``streamlit.web.bootstrap.load_config_options`` takes
+    them. Raises ``click.BadParameter`` for a value of the wrong type."""
+    import click
+    from streamlit.web import cli
+
+    found: dict[str, Any] = {}
+
+    @click.command()
+    @cli.configurator_options
+    def read(**kwargs: Any) -> None:
+        found.update({k: v for k, v in kwargs.items() if v is not None and v != ()})
+
+    read.main(args=[], prog_name="gradlab-serve", standalone_mode=False)
+    return found
+
+
+def uvicorn_options() -> dict[str, object]:
+    """The websocket settings of ``streamlit run`` (Streamlit 1.67's uvicorn runner), taken
+    from Streamlit's config through its public ``get_option``."""
+    import streamlit as st
+    import uvicorn
+
+    interval = st.get_option("server.websocketPingInterval")
+    ping = float(interval) if interval is not None else 30.0
+    legacy = tuple(int(x) for x in uvicorn.__version__.split(".")[:2]) < (0, 44)
+    return {
+        "ws": "auto" if legacy else "websockets-sansio",
+        "ws_max_size": int(st.get_option("server.maxMessageSize")) * 1_000_000,
+        "ws_per_message_deflate": bool(st.get_option("server.enableWebsocketCompression")),
+        "ws_ping_interval": ping,
+        "ws_ping_timeout": ping,
+        "access_log": False,
+        "use_colors": False,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="gradlab-serve", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
+    ap.add_argument("--port", type=int, default=8501, help="port (8501)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="server processes (default: WEB_CONCURRENCY, else the cores)")
+    a = ap.parse_args(argv)
+    if a.workers is None:
+        a.workers = _workers_default()
+    if not 1 <= a.workers <= MAX_WORKERS:
+        ap.error(f"--workers must be 1 to {MAX_WORKERS}, got {a.workers}")
+    if not 0 <= a.port <= 65535:
+        ap.error(f"--port must be 0 to 65535, got {a.port}")
+    return a
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    os.environ["WEB_CONCURRENCY"] = str(args.workers)   # each worker's share of the cores
+    os.chdir(ROOT)                  # .streamlit/config.toml, and app.asgi on the import path
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    import click
+    import uvicorn
+
+    try:   # a bad STREAMLIT_* value stops here, with its name, not in every worker
+        streamlit_env_options()
+    except click.ClickException as e:
+        print(f"gradlab-serve: a STREAMLIT_* variable has a bad value: {e.format_message()}",
+              file=sys.stderr)
+        return 2
+
+    print(f"Gradient Lab: http://{args.host}:{args.port} ({args.workers} worker "
+          f"process{'es' if args.workers > 1 else ''})", flush=True)
+    uvicorn.run("app.asgi:app", host=args.host, port=args.port, workers=args.workers,
+                **uvicorn_options())  # type: ignore[arg-type]
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

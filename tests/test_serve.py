@@ -1,0 +1,275 @@
+"""The hosted server: ``gradlab-serve`` (app/serve.py) runs ``app.asgi:app`` in uvicorn
+worker processes. Fast tests check the pieces (slots per process, arguments, websocket
+settings, STREAMLIT_* variables); slow ones start the real server: two workers warm before
+they take sessions, the DNS-rebinding guard set by environment holds in every worker,
+SIGTERM leaves no process behind, and a burst of 200 sessions renders (issue 6; the p95
+figure itself is a benchmark, reported by ``make load``, not asserted here)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from app import serve, session
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# ---- slots per process ---------------------------------------------------------------------
+
+
+def test_available_cores_is_at_least_one_and_at_most_the_machine() -> None:
+    n = session.available_cores()
+    assert 1 <= n <= (os.cpu_count() or 1)
+
+
+@pytest.mark.parametrize(("cores", "procs", "slots"),
+                         [(2, 1, 2), (2, 2, 1), (8, 2, 4), (2, 4, 1), (1, 1, 1), (16, 3, 5)])
+def test_default_slots_share_the_cores_among_the_server_processes(
+        monkeypatch: pytest.MonkeyPatch, cores: int, procs: int, slots: int) -> None:
+    monkeypatch.setattr(session, "available_cores", lambda: cores)
+    monkeypatch.setenv("WEB_CONCURRENCY", str(procs))
+    assert session.default_slots() == slots
+
+
+def test_default_slots_ignore_a_nonsense_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(session, "available_cores", lambda: 4)
+    for bad in ("", "two", "-3", "0"):
+        monkeypatch.setenv("WEB_CONCURRENCY", bad)
+        assert 1 <= session.default_slots() <= 4, bad
+
+
+def test_a_slot_queue_without_a_cap_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GRADLAB_MAX_WORKERS", raising=False)
+    monkeypatch.setattr(session, "default_slots", lambda: 3)
+    assert session.SlotQueue().cap == 3
+    monkeypatch.setenv("GRADLAB_MAX_WORKERS", "5")
+    assert session.SlotQueue().cap == 5
+
+
+# ---- arguments and websocket settings ------------------------------------------------------
+
+
+def test_serve_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    a = serve.parse_args([])
+    assert (a.host, a.port, a.workers) == ("127.0.0.1", 8501, 3)
+    a = serve.parse_args(["--host", "0.0.0.0", "--port", "9000", "--workers", "2"])
+    assert (a.host, a.port, a.workers) == ("0.0.0.0", 9000, 2)
+
+
+@pytest.mark.parametrize("argv", [["--workers", "0"], ["--workers", "1000"], ["--port", "70000"],
+                                  ["--workers", "two"]])
+def test_serve_refuses_nonsense_with_a_message(argv: list[str],
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        serve.parse_args(argv)
+    assert e.value.code == 2
+    assert "gradlab-serve" in capsys.readouterr().err
+
+
+def test_uvicorn_gets_streamlits_websocket_settings() -> None:
+    """What `streamlit run` would use (.streamlit/config.toml: 50 MB messages), and no
+    per-message deflate (uvicorn's own default compresses every frame)."""
+    import streamlit as st
+
+    opts = serve.uvicorn_options()
+    assert opts["ws_max_size"] == int(st.get_option("server.maxMessageSize")) * 1_000_000
+    assert opts["ws_per_message_deflate"] is False
+    assert opts["ws_ping_interval"] == opts["ws_ping_timeout"] > 0
+    assert opts["access_log"] is False
+
+
+def test_streamlit_variables_reach_the_asgi_app() -> None:
+    """Under `streamlit run`, click turns STREAMLIT_* variables into options; under uvicorn
+    app.asgi has to do it, or STREAMLIT_SERVER_ALLOWED_HOSTS (the Deployment's DNS-rebinding
+    guard) would be ignored. The hosted settings win over the variables."""
+    code = ("import streamlit as st, app.asgi; "
+            "print(list(st.get_option('server.allowedHosts')), "
+            "st.get_option('server.disconnectedSessionTTL'), "
+            "st.get_option('server.fileWatcherType'), st.get_option('runner.magicEnabled'))")
+    env = {**os.environ, "STREAMLIT_SERVER_ALLOWED_HOSTS": "gradlab.test other.test",
+           "STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL": "33",
+           "STREAMLIT_SERVER_FILE_WATCHER_TYPE": "auto"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    last = out.stdout.strip().splitlines()[-1]
+    assert last == "['gradlab.test', 'other.test'] 33 none False", last
+
+
+def test_a_bad_streamlit_variable_stops_the_server_with_its_name(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL", "an hour")
+    monkeypatch.setenv("WEB_CONCURRENCY", "1")     # main() exports it: restored afterwards
+    monkeypatch.chdir(REPO)
+    assert serve.main(["--workers", "1", "--port", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "STREAMLIT_" in err and "disconnectedSessionTTL" in err and "an hour" in err, err
+
+
+def test_streamlit_variables_are_read_like_streamlit_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STREAMLIT_SERVER_ALLOWED_HOSTS", "a.test b.test")
+    monkeypatch.setenv("STREAMLIT_SERVER_ENABLE_CORS", "false")
+    found = serve.streamlit_env_options()
+    assert found["server_allowedHosts"] == ("a.test", "b.test")
+    assert found["server_enableCORS"] is False
+
+
+# ---- the live server (slow) ----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ws_status(port: int, host: str) -> int:
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
+               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+        s.sendall(request.encode())
+        return int(s.recv(4096).split(b"\r\n", 1)[0].split()[1])
+
+
+def _descendants(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                kids = [int(k) for k in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
+                out += kids
+                todo += kids
+        except OSError:
+            continue
+    return out
+
+
+@contextlib.contextmanager
+def served(tmp_path: Path, workers: int = 2, env: dict[str, str] | None = None
+           ) -> Iterator[tuple[int, subprocess.Popen, Path]]:
+    """``python -m app.serve`` on a free loopback port, every worker started; stopped (the
+    whole process group) on exit. Yields (port, process, log path)."""
+    port = _free_port()
+    log = tmp_path / "serve.log"
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADLAB_PROFILE": "hosted",
+                **(env or {})}
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "app.serve", "--port", str(port),
+                                 "--workers", str(workers)], cwd=REPO, env=full_env,
+                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while log.read_text(errors="replace").count("Application startup complete") < workers:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.25)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=20) as r:
+            assert r.read().strip() == b"ok"
+        yield port, proc, log
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
+    env = {"STREAMLIT_SERVER_ALLOWED_HOSTS": "127.0.0.1 gradlab.test"}
+    with served(tmp_path, 2, env) as (port, proc, log):
+        workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
+        assert len(workers) == 2, [_cmdline(p) for p in _descendants(proc.pid)]
+        # every connection, whichever worker takes it, applies the variable's allowed hosts
+        for _ in range(6):
+            assert _ws_status(port, f"gradlab.test:{port}") == 101   # only in the variable
+            assert _ws_status(port, f"evil.example:{port}") == 403
+        text = log.read_text(errors="replace")
+        assert "Traceback" not in text, text[-3000:]
+        assert '"GET /_stcore/health' not in text, "a log line per request (access log)"
+    time.sleep(0.5)
+    alive = [p for p in workers if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
+    assert not alive, f"worker processes left after SIGTERM: {alive}"
+
+
+@pytest.mark.slow
+def test_pages_served_by_the_workers_draw_and_train(tmp_path: Path, browser) -> None:
+    """Chromium against two workers: every tab (the kernel spreads them over both) draws
+    the eight panels (the chart component's assets come from whichever worker), and Play
+    trains and redraws in place."""
+    with served(tmp_path, 2) as (port, _proc, log):
+        url = f"http://127.0.0.1:{port}/?depth=4&width=32&steps=100000&every=5"
+        ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        try:
+            pages = []
+            for _ in range(4):
+                pg = ctx.new_page()
+                pg.on("pageerror", lambda e: errors.append(str(e)))
+                pg.goto(url, wait_until="domcontentloaded")
+                pages.append(pg)
+            for pg in pages:
+                pg.wait_for_function(
+                    "() => [...document.querySelectorAll('.gl-stream-chart')]"
+                    ".filter(g => (g._fullData || []).length).length >= 8",
+                    polling=250, timeout=90_000)   # timer polling: a background tab has no rAF
+            pg = pages[-1]
+            pg.get_by_role("button", name="Play", exact=True).click()
+            pg.get_by_text("running", exact=True).wait_for(timeout=60_000)
+            pg.wait_for_function(
+                "() => [...document.querySelectorAll('.gl-stream-chart')]"
+                ".some(g => (g.__glUpdates || 0) >= 2)", polling=250, timeout=60_000)
+        finally:
+            ctx.close()
+        assert not errors, errors
+        assert "Traceback" not in log.read_text(errors="replace")
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def _is_worker(pid: int) -> bool:
+    return "multiprocessing" in _cmdline(pid) and "resource_tracker" not in _cmdline(pid)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+@pytest.mark.slow
+def test_a_burst_of_200_sessions_all_render(tmp_path: Path) -> None:
+    """Issue 6's burst: 200 sessions open within 1 s against two worker processes; every
+    one renders its first page with no exception and the server logs no traceback. The
+    time figures (p95 first render) are printed and written to the JSON, not asserted: this
+    2-core box also runs the 200 clients, and its speed varies up to 2x in a day."""
+    out = tmp_path / "burst.json"
+    cmd = [sys.executable, str(REPO / "tests" / "load_test.py"), "--burst", "200",
+           "--procs", "2", "--after", "3", "--json", str(out)]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]
+    report = json.loads(out.read_text())
+    print(run.stdout[-1500:])
+    assert report["rendered"] == 200, report["errors"]
+    assert report["errors"] == {}
+    assert report["server_log_tracebacks"] == 0
