@@ -71,6 +71,9 @@ def quiet_access_log() -> None:
 async def _lifespan(_app: Any) -> AsyncIterator[None]:
     quiet_access_log()
     warm_process()
+    from app.stream_chart import register_static_routes
+
+    register_static_routes()   # the chart scripts, served by every worker from the start
     yield
 
 

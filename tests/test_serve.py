@@ -194,6 +194,16 @@ def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
     with served(tmp_path, 2, env) as (port, proc, log):
         workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
         assert len(workers) == 2, [_cmdline(p) for p in _descendants(proc.pid)]
+        # Before any page has run: the chart scripts are served by every worker (a page's
+        # asset requests are their own connections and may reach either worker; measured
+        # before the fix: 404 on a fresh server, and "BidiComponent Error" in the panels)
+        from app import stream_chart as sc
+
+        for name, file in ((sc._ASSETS_NAME, sc._JS_FILE), (sc._PLOTLYJS_NAME, sc._PLOTLY_FILE)):
+            for _ in range(8):
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{port}/component/{name}/{file}", timeout=20) as r:
+                    assert r.status == 200 and len(r.read()) > 200, (name, file)
         # every connection, whichever worker takes it, applies the variable's allowed hosts
         for _ in range(6):
             assert _ws_status(port, f"gradlab.test:{port}") == 101   # only in the variable

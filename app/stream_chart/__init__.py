@@ -85,17 +85,26 @@ _MOUNT = st.components.v2.component("gradlab.stream_chart", js=_loader_js(),
 _REGISTERED: weakref.WeakSet[Any] = weakref.WeakSet()  # runtimes that serve our two dirs
 
 
-def _register_static_routes() -> None:
+def register_static_routes() -> None:
     """Declare the two v1 static directories on the running server, once per runtime (each
     runtime, e.g. every AppTest, has its own registry; the module is imported only once).
-    Outside a script run (bare Python) there is nothing to register."""
-    if not Runtime.exists() or get_script_run_ctx(suppress_warning=True) is None:
+
+    Called by every mount, and by each hosted worker process at start-up (``app.asgi``):
+    the browser fetches these files over their own HTTP connections, which may reach
+    another worker than the one holding its websocket, so every worker must serve them
+    before it has run a page itself (measured: without it, a fresh two-worker server
+    answered a page's chart script with 404 and the panels showed "BidiComponent Error").
+    ``declare_component`` registers only inside a script run, so the registration is done
+    here the way it does it. Without a running server (bare Python) there is nothing to do."""
+    if not Runtime.exists():
         return
     runtime = Runtime.instance()
     if runtime in _REGISTERED:
         return
-    declare_component(_ASSETS, path=str(FRONTEND_DIR))
-    declare_component(_PLOTLYJS, path=str(PLOTLY_DIR))
+    for name, path in ((_ASSETS, FRONTEND_DIR), (_PLOTLYJS, PLOTLY_DIR)):
+        component = declare_component(name, path=str(path))   # named app.stream_chart.<name>
+        if get_script_run_ctx(suppress_warning=True) is None:
+            runtime.component_registry.register_component(component)
     _REGISTERED.add(runtime)
 
 
@@ -191,7 +200,7 @@ def stream_chart(
         raise ValueError("stream_chart needs a key: it names the chart that gets updated")
     if get_script_run_ctx(suppress_warning=True) is None:
         return  # bare Python (a script, a unit test): there is no page to draw on
-    _register_static_routes()
+    register_static_routes()
     _MOUNT(
         key=f"gradlab_stream_chart:{key}",
         data=payload(fig, key=key, height=height, config=config),
