@@ -19,9 +19,11 @@ torch and the core are imported and run once, the lessons are imported, and one 
 worth of page code is loaded, so no student's first page pays a worker's cold start.
 
 A reconnecting tab (network blip, laptop lid) may reach another worker, which does not know
-its session: the page then starts fresh and says so ("the connection to the server was
-lost"), as it does after a pod restart. Kubernetes' cookie affinity keeps a browser on its
-pod; which worker inside the pod holds its websocket is the kernel's choice.
+its session: the page then starts again at step 0 with the same settings (the page keeps
+its config in the URL), as after a pod restart. Kubernetes' cookie affinity keeps a browser
+on its pod; which worker inside the pod holds its websocket is the kernel's choice. Nothing
+here serves per-process files to the browser except the chart scripts, which every worker
+registers at start-up (no ``st.image`` or downloads: their media files live in one worker).
 """
 
 from __future__ import annotations

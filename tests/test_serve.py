@@ -127,6 +127,20 @@ def test_streamlit_variables_are_read_like_streamlit_run(monkeypatch: pytest.Mon
     assert found["server_enableCORS"] is False
 
 
+def test_the_app_serves_no_per_process_media_files() -> None:
+    """With several workers, a file a page hands the browser by URL must exist in every
+    worker. Streamlit's media files (images, downloads, audio, video) live in the memory of
+    the worker that made them, and the browser's request may reach the other one; the app
+    uses none (the chart scripts are registered in every worker, see the live test)."""
+    import re
+
+    media = re.compile(r"\bst\.(?:sidebar\.)?"
+                       r"(image|download_button|audio|video|pyplot|file_uploader|logo)\(")
+    hits = [f"{p.relative_to(REPO)}:{i}" for p in (REPO / "app").rglob("*.py")
+            for i, line in enumerate(p.read_text().splitlines(), 1) if media.search(line)]
+    assert not hits, f"per-worker media files: {hits}"
+
+
 # ---- the live server (slow) ----------------------------------------------------------------
 
 
