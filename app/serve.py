@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,22 @@ def streamlit_env_options() -> dict[str, Any]:
 
     read.main(args=[], prog_name="gradlab-serve", standalone_mode=False)
     return found
+
+
+def share_cookie_secret(environ: MutableMapping[str, str]) -> bool:
+    """Give every worker the same cookie-signing secret. Unset, Streamlit draws a random one
+    per process, so the workers of one pod would sign cookies differently. A secret the
+    operator set (``STREAMLIT_SERVER_COOKIE_SECRET``, config.toml, secrets.toml) is kept;
+    across pods, set one (deploy/README.md). Returns True when it drew one."""
+    import secrets
+
+    from streamlit import config
+
+    if environ.get("STREAMLIT_SERVER_COOKIE_SECRET") or config.is_manually_set(
+            "server.cookieSecret"):
+        return False
+    environ["STREAMLIT_SERVER_COOKIE_SECRET"] = secrets.token_hex(32)
+    return True
 
 
 def uvicorn_options() -> dict[str, object]:
@@ -109,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"gradlab-serve: a STREAMLIT_* variable has a bad value: {e.format_message()}",
               file=sys.stderr)
         return 2
+    share_cookie_secret(os.environ)   # the workers inherit the environment
 
     print(f"Gradient Lab: http://{args.host}:{args.port} ({args.workers} worker "
           f"process{'es' if args.workers > 1 else ''})", flush=True)

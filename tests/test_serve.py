@@ -127,6 +127,15 @@ def test_streamlit_variables_are_read_like_streamlit_run(monkeypatch: pytest.Mon
     assert found["server_enableCORS"] is False
 
 
+def test_workers_share_one_cookie_secret_unless_the_operator_set_one() -> None:
+    env: dict[str, str] = {}
+    assert serve.share_cookie_secret(env) is True
+    assert len(env["STREAMLIT_SERVER_COOKIE_SECRET"]) == 64
+    mine = {"STREAMLIT_SERVER_COOKIE_SECRET": "set-by-the-operator"}
+    assert serve.share_cookie_secret(mine) is False
+    assert mine == {"STREAMLIT_SERVER_COOKIE_SECRET": "set-by-the-operator"}
+
+
 def test_the_app_serves_no_per_process_media_files() -> None:
     """With several workers, a file a page hands the browser by URL must exist in every
     worker. Streamlit's media files (images, downloads, audio, video) live in the memory of
