@@ -3,9 +3,11 @@
 #   docker build -t gradlab:0.1.0 .
 #   docker run --rm -p 8501:8501 gradlab:0.1.0          # then open http://localhost:8501
 #
-# One container = one Streamlit process = about one core of training (the GIL: measured,
-# 30 trainers with 1/2/4/8 slots in one process took 8.8/8.7/9.4/10.7 s). Scale out with
-# more containers behind a sticky proxy (deploy/), not with more threads in one.
+# One container = gradlab-serve (app/serve.py): uvicorn with WEB_CONCURRENCY worker
+# processes sharing port 8501, one per core. One Python process gives about one core (the
+# GIL: measured, 30 trainers with 1/2/4/8 slots in one process took 8.8/8.7/9.4/10.7 s), so
+# a 2-CPU container runs 2 processes of 1 training slot each. Scale out with more containers
+# behind a sticky proxy (deploy/), never with more threads in one process.
 #
 # torch comes from PyTorch's CPU wheel index: the default PyPI torch wheel for Linux bundles
 # CUDA libraries (several GB) that a CPU pod never uses. The version is the one pinned in
@@ -24,18 +26,20 @@ FROM ${BASE_IMAGE}
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 # GRADLAB_PROFILE=hosted: the tighter per-run caps (core/config.py HOSTED_MAX_WORK, steps).
-# GRADLAB_MAX_WORKERS: training slots of this process; one process ~ one core, so 1 per
-# 1-CPU container. MALLOC_ARENA_MAX=2: glibc gives each of a busy server's ~40 threads its
+# WEB_CONCURRENCY: server processes (uvicorn's variable; set it to the container's CPUs).
+# GRADLAB_MAX_WORKERS: training slots of EACH process; one process ~ one core, so 1. MALLOC_ARENA_MAX=2: glibc gives each of a busy server's ~40 threads its
 # own malloc arena, and memory freed in them is not handed back (30 sessions for 5 minutes:
 # RSS 60 s after close +6.9 % over the first session's level with 2 arenas, +9.9 % with
 # glibc's default of 16 on 2 cores, one run each; tests/load_test.py sets the same).
-# Streamlit reads STREAMLIT_<SECTION>_<OPTION> for every `streamlit run`
-# option (e.g. STREAMLIT_SERVER_ALLOWED_HOSTS, STREAMLIT_SERVER_COOKIE_SECRET at run time).
+# STREAMLIT_<SECTION>_<OPTION> sets any Streamlit option at run time (e.g.
+# STREAMLIT_SERVER_ALLOWED_HOSTS, STREAMLIT_SERVER_COOKIE_SECRET): app/asgi.py applies them
+# in every worker as `streamlit run` would (uvicorn alone would ignore all but the secret).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GRADLAB_PROFILE=hosted \
+    WEB_CONCURRENCY=2 \
     GRADLAB_MAX_WORKERS=1 \
     GRADLAB_TORCH_THREADS=1 \
     OMP_NUM_THREADS=1 \
@@ -70,18 +74,14 @@ USER 10001:10001
 EXPOSE 8501
 
 # python:3.11-slim has no curl: ask with the standard library. The check runs the app script
-# once (Streamlit's script health check, enabled below), which also warms the server before
-# the first student: torch is imported and Streamlit leaves its "pages/ directory" mode
-# (until the app's first st.navigation call, a direct link to a lesson on a fresh server
-# shows a spurious "Page not found" dialog; tests/test_deploy.py checks both). The
+# once (Streamlit's script health check, enabled below) in whichever worker answers, and says
+# ok only when the page works. Each worker warms itself (torch, the core, the lessons) before
+# it accepts a connection (app/asgi.py), so no student's first page pays a cold start. The
 # Kubernetes startupProbe does the same (deploy/deployment.yaml).
 ENV STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED=true
 HEALTHCHECK --interval=30s --timeout=30s --start-period=120s --start-interval=3s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/script-health-check', timeout=28); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
 
-# .streamlit/config.toml (copied with the source) carries the hardening; the server
-# address / port / headless flags are set here so the image never depends on it for those.
-CMD ["streamlit", "run", "app/main.py", \
-     "--server.port", "8501", \
-     "--server.address", "0.0.0.0", \
-     "--server.headless", "true"]
+# .streamlit/config.toml (copied with the source) carries the hardening; the address and
+# port are set here. Workers: WEB_CONCURRENCY (above; the Deployment sets it too).
+CMD ["gradlab-serve", "--host", "0.0.0.0", "--port", "8501"]
