@@ -227,6 +227,23 @@ def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
                 with urllib.request.urlopen(
                         f"http://127.0.0.1:{port}/component/{name}/{file}", timeout=20) as r:
                     assert r.status == 200 and len(r.read()) > 200, (name, file)
+        # Streamlit's hashed front-end files come gzipped from the workers' memory cache
+        # (app/static_cache.py), with the immutable caching Streamlit gives them
+        import re
+
+        import streamlit
+
+        index = (Path(streamlit.__file__).parent / "static" / "index.html").read_text()
+        rel = re.search(r'src="\./(static/js/[^"]+\.js)"', index).group(1)
+        req = urllib.request.Request(f"http://127.0.0.1:{port}/{rel}",
+                                     headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(req, timeout=20) as r:
+            assert r.headers["Content-Encoding"] == "gzip"
+            assert "immutable" in r.headers["Cache-Control"]
+            import gzip
+
+            assert gzip.decompress(r.read()) == (
+                Path(streamlit.__file__).parent / "static" / rel).read_bytes()
         # every connection, whichever worker takes it, applies the variable's allowed hosts
         for _ in range(6):
             assert _ws_status(port, f"gradlab.test:{port}") == 101   # only in the variable
