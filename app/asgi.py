@@ -15,8 +15,10 @@ sessions, its FIFO of training slots (``GRADLAB_MAX_WORKERS`` each; by default t
 divided by ``WEB_CONCURRENCY``, see ``app.session.default_slots``) and its caches.
 
 Each worker warms itself in the lifespan hook, before uvicorn lets it accept a connection:
-torch and the core are imported and run once, the lessons are imported, and one session's
-worth of page code is loaded, so no student's first page pays a worker's cold start.
+torch and the core are imported and run once, the lessons are imported, the chart scripts
+are registered, and the front-end files every first visit fetches are loaded into the
+worker's static cache (``app.static_cache``: answered from memory, gzipped once), so no
+student's first page pays a worker's cold start.
 
 A reconnecting tab (network blip, laptop lid) may reach another worker, which does not know
 its session: the page then starts again at step 0 with the same settings (the page keeps
