@@ -44,7 +44,7 @@ if str(ROOT) not in sys.path:  # uvicorn imports app.asgi with the working direc
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from app.static_cache import StaticCache  # noqa: E402
+from app.static_cache import Mount, StaticCache, Store  # noqa: E402
 
 _LOG = logging.getLogger("gradlab.asgi")
 MAIN_SCRIPT = ROOT / "app" / "main.py"
@@ -74,14 +74,13 @@ def quiet_access_log() -> None:
     access.propagate = False
 
 
-def static_store() -> Any:
+def static_store() -> Store:
     """The immutable front-end files this process answers from memory (app/static_cache):
     Streamlit's hashed ``/static/`` files and the chart component's scripts, under
     ``server.baseUrlPath`` when one is set."""
     import streamlit
 
     from app import stream_chart as sc
-    from app.static_cache import Mount, Store
 
     base = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")
     base = "" if base == "/" else base
@@ -92,7 +91,7 @@ def static_store() -> Any:
     ])
 
 
-def warm_static(store: Any) -> int:
+def warm_static(store: Store) -> int:
     """Load and compress, before the first student, the files every first visit fetches:
     the chart scripts (plotly.min.js takes ~0.15 s to gzip) and what index.html names."""
     import re
@@ -136,7 +135,16 @@ def apply_streamlit_env() -> dict[str, Any]:
     from app.serve import streamlit_env_options
 
     found = streamlit_env_options()
-    bootstrap.load_config_options({**found, **HOSTED_OPTIONS})
+    # Streamlit parsed its config when it was imported, so reloading it with server options
+    # logs "An update to the [server] config option section was detected ... restart"; this
+    # runs before the server starts, so that warning does not apply here.
+    config_log = logging.getLogger("streamlit.config")
+    level = config_log.level
+    config_log.setLevel(logging.ERROR)
+    try:
+        bootstrap.load_config_options({**found, **HOSTED_OPTIONS})
+    finally:
+        config_log.setLevel(level)
     return found
 
 

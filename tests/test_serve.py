@@ -258,8 +258,8 @@ def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_pages_served_by_the_workers_draw_and_train(tmp_path: Path, browser) -> None:
-    """Chromium against two workers: every tab (the kernel spreads them over both) draws
-    the eight panels (the chart component's assets come from whichever worker), and Play
+    """Chromium against two workers: four tabs, open together (the kernel spreads their
+    sessions and asset requests over both workers), each draws the eight panels, and Play
     trains and redraws in place."""
     with served(tmp_path, 2) as (port, _proc, log):
         url = f"http://127.0.0.1:{port}/?depth=4&width=32&steps=100000&every=5"
@@ -267,22 +267,21 @@ def test_pages_served_by_the_workers_draw_and_train(tmp_path: Path, browser) -> 
         errors: list[str] = []
         try:
             pages = []
-            for _ in range(4):
+            for _ in range(4):   # one after another: a background tab does not draw
                 pg = ctx.new_page()
                 pg.on("pageerror", lambda e: errors.append(str(e)))
                 pg.goto(url, wait_until="domcontentloaded")
-                pages.append(pg)
-            for pg in pages:
                 pg.wait_for_function(
                     "() => [...document.querySelectorAll('.gl-stream-chart')]"
-                    ".filter(g => (g._fullData || []).length).length >= 8",
-                    polling=250, timeout=90_000)   # timer polling: a background tab has no rAF
+                    ".filter(g => (g._fullData || []).length).length >= 8", timeout=90_000)
+                pages.append(pg)
             pg = pages[-1]
+            pg.bring_to_front()
             pg.get_by_role("button", name="Play", exact=True).click()
             pg.get_by_text("running", exact=True).wait_for(timeout=60_000)
             pg.wait_for_function(
                 "() => [...document.querySelectorAll('.gl-stream-chart')]"
-                ".some(g => (g.__glUpdates || 0) >= 2)", polling=250, timeout=60_000)
+                ".some(g => (g.__glUpdates || 0) >= 2)", timeout=60_000)
         finally:
             ctx.close()
         assert not errors, errors

@@ -4,6 +4,7 @@ touched, nothing outside a mount's root reachable."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import gzip
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,10 @@ def _call(mw: StaticCache, path: str, method: str = "GET", accept: bytes = b"gzi
     mw.app = app
     scope = {"type": "http", "method": method, "path": path, "query_string": query,
              "headers": [(b"accept-encoding", accept)] if accept else []}
-    asyncio.run(mw(scope, receive, send))
+    # In a thread of its own: in the full suite, Playwright's sync API keeps an event loop
+    # running in the main thread, where asyncio.run() refuses to start another.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, mw(scope, receive, send)).result()
     start = sent[0]
     return (start["status"], dict(start["headers"]), b"".join(m.get("body", b"")
                                                               for m in sent[1:]), bool(passed))

@@ -37,6 +37,7 @@ import streamlit as st
 from _plotly_utils.utils import convert_to_base64
 from plotly.basedatatypes import BaseFigure
 from streamlit.components.v1 import declare_component
+from streamlit.components.v1.custom_component import CustomComponent
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -101,10 +102,13 @@ def register_static_routes() -> None:
     runtime = Runtime.instance()
     if runtime in _REGISTERED:
         return
+    in_script = get_script_run_ctx(suppress_warning=True) is not None
     for name, path in ((_ASSETS, FRONTEND_DIR), (_PLOTLYJS, PLOTLY_DIR)):
-        component = declare_component(name, path=str(path))   # named app.stream_chart.<name>
-        if get_script_run_ctx(suppress_warning=True) is None:
-            runtime.component_registry.register_component(component)
+        if in_script:   # declare_component registers it (named app.stream_chart.<name>)
+            declare_component(name, path=str(path))
+        else:           # what declare_component does in a script run, without its warning
+            runtime.component_registry.register_component(CustomComponent(
+                name=f"{__name__}.{name}", path=str(path), url=None, module_name=__name__))
     _REGISTERED.add(runtime)
 
 
