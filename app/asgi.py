@@ -12,7 +12,7 @@ Streamlit session is one websocket and lives in the process that accepted it, so
 own worker processes, sharing one listening socket, spread sessions over the cores with no
 proxy, scheduler or shared state of ours. What each worker holds is per process: its
 sessions, its FIFO of training slots (``GRADLAB_MAX_WORKERS`` each; by default the cores
-divided by ``WEB_CONCURRENCY``, see ``app.session.default_slots``) and its caches.
+divided by ``WEB_CONCURRENCY``, see ``app.env.default_slots``) and its caches.
 
 Each worker warms itself in the lifespan hook, before uvicorn lets it accept a connection:
 torch and the core are imported and run once, the lessons are imported, the chart scripts
@@ -44,6 +44,7 @@ if str(ROOT) not in sys.path:  # uvicorn imports app.asgi with the working direc
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
+from app.serve import load_streamlit_config  # noqa: E402
 from app.static_cache import Mount, StaticCache, Store  # noqa: E402
 
 _LOG = logging.getLogger("gradlab.asgi")
@@ -74,18 +75,20 @@ def quiet_access_log() -> None:
     access.propagate = False
 
 
+#: Streamlit's front end: index.html, and the hashed files it loads under ``static/``.
+STREAMLIT_FRONTEND = Path(st.__file__).parent / "static"
+
+
 def static_store() -> Store:
     """The immutable front-end files this process answers from memory (app/static_cache):
-    Streamlit's hashed ``/static/`` files and the chart component's scripts, under
-    ``server.baseUrlPath`` when one is set."""
-    import streamlit
-
+    Streamlit's hashed ``/static/`` files and the chart component's two script directories,
+    in that order, under ``server.baseUrlPath`` when one is set."""
     from app import stream_chart as sc
 
     base = "/" + str(st.get_option("server.baseUrlPath") or "").strip("/")
     base = "" if base == "/" else base
     return Store([
-        Mount(f"{base}/static/", Path(streamlit.__file__).parent / "static" / "static"),
+        Mount(f"{base}/static/", STREAMLIT_FRONTEND / "static"),
         Mount(f"{base}/component/{sc._ASSETS_NAME}/", sc.FRONTEND_DIR, versioned=True),
         Mount(f"{base}/component/{sc._PLOTLYJS_NAME}/", sc.PLOTLY_DIR, versioned=True),
     ])
@@ -96,17 +99,13 @@ def warm_static(store: Store) -> int:
     the chart scripts (plotly.min.js takes ~0.15 s to gzip) and what index.html names."""
     import re
 
-    import streamlit
-
     from app import stream_chart as sc
 
-    index = (Path(streamlit.__file__).parent / "static" / "index.html").read_text()
-    first = {m.prefix for m in store.mounts}
-    paths = [f"{p}{sc._JS_FILE}" for p in first if sc._ASSETS_NAME in p]
-    paths += [f"{p}{sc._PLOTLY_FILE}" for p in first if sc._PLOTLYJS_NAME in p]
-    static = next(m.prefix for m in store.mounts if m.prefix.endswith("/static/"))
-    paths += [static + rel for rel in re.findall(r'["\']\.?/?static/([^"\'?#]+)', index)]
-    return store.warm(paths)
+    static, assets, plotly = store.mounts
+    index = (STREAMLIT_FRONTEND / "index.html").read_text()
+    named = re.findall(r'["\']\.?/?static/([^"\'?#]+)', index)
+    return store.warm([assets.prefix + sc._JS_FILE, plotly.prefix + sc._PLOTLY_FILE,
+                       *(static.prefix + rel for rel in named)])
 
 
 @asynccontextmanager
@@ -126,29 +125,7 @@ async def _lifespan(_app: Any) -> AsyncIterator[None]:
 HOSTED_OPTIONS: dict[str, Any] = {"server_fileWatcherType": "none", "server_headless": True}
 
 
-def apply_streamlit_env() -> dict[str, Any]:
-    """Apply the ``STREAMLIT_<SECTION>_<OPTION>`` variables as ``streamlit run`` does, plus
-    :data:`HOSTED_OPTIONS`; returns the options the variables set (see
-    :func:`app.serve.streamlit_env_options` for why uvicorn needs this)."""
-    from streamlit.web import bootstrap
-
-    from app.serve import streamlit_env_options
-
-    found = streamlit_env_options()
-    # Streamlit parsed its config when it was imported, so reloading it with server options
-    # logs "An update to the [server] config option section was detected ... restart"; this
-    # runs before the server starts, so that warning does not apply here.
-    config_log = logging.getLogger("streamlit.config")
-    level = config_log.level
-    config_log.setLevel(logging.ERROR)
-    try:
-        bootstrap.load_config_options({**found, **HOSTED_OPTIONS})
-    finally:
-        config_log.setLevel(level)
-    return found
-
-
-apply_streamlit_env()
+load_streamlit_config(HOSTED_OPTIONS)   # the STREAMLIT_* variables, as `streamlit run`
 STATIC = static_store()
 app = st.App(MAIN_SCRIPT, lifespan=_lifespan,
              middleware=[Middleware(StaticCache, store=STATIC)])

@@ -12,7 +12,7 @@ CPU spent compressing every frame).
 
 ``--workers`` defaults to ``WEB_CONCURRENCY`` (uvicorn's variable), else the cores this
 process may use; it is exported as ``WEB_CONCURRENCY`` so that each worker takes its share
-of the cores as training slots (``app.session.default_slots``).
+of the cores as training slots (``app.env.default_slots``).
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ MAX_WORKERS = 64
 
 
 def _workers_default() -> int:
-    from app.session import _env_int, available_cores
+    from app.env import available_cores, env_int
 
-    return _env_int("WEB_CONCURRENCY", available_cores())
+    return env_int("WEB_CONCURRENCY", available_cores())
 
 
 def streamlit_env_options() -> dict[str, Any]:
@@ -59,6 +59,30 @@ def streamlit_env_options() -> dict[str, Any]:
     return found
 
 
+def load_streamlit_config(extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load Streamlit's config as ``streamlit run`` would: config files, then the
+    ``STREAMLIT_*`` variables (:func:`streamlit_env_options`), then ``extra`` (flag-style
+    names). Used by the supervisor (before it reads the websocket settings) and by every
+    worker (``app.asgi``). Returns the options the variables set; raises
+    ``click.BadParameter`` for a value of the wrong type."""
+    import logging
+
+    from streamlit.web import bootstrap
+
+    found = streamlit_env_options()
+    # Streamlit parsed its config when it was imported, so reloading it with server options
+    # logs "An update to the [server] config option section was detected ... restart"; this
+    # runs before the server starts, so that warning does not apply here.
+    config_log = logging.getLogger("streamlit.config")
+    level = config_log.level
+    config_log.setLevel(logging.ERROR)
+    try:
+        bootstrap.load_config_options({**found, **(extra or {})})
+    finally:
+        config_log.setLevel(level)
+    return found
+
+
 def share_cookie_secret(environ: MutableMapping[str, str]) -> bool:
     """Give every worker the same cookie-signing secret. Unset, Streamlit draws a random one
     per process, so the workers of one pod would sign cookies differently. A secret the
@@ -77,7 +101,8 @@ def share_cookie_secret(environ: MutableMapping[str, str]) -> bool:
 
 def uvicorn_options() -> dict[str, object]:
     """The websocket settings of ``streamlit run`` (Streamlit 1.67's uvicorn runner), taken
-    from Streamlit's config through its public ``get_option``."""
+    from Streamlit's config through its public ``get_option`` (load it first:
+    :func:`load_streamlit_config`)."""
     import streamlit as st
     import uvicorn
 
@@ -121,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     try:   # a bad STREAMLIT_* value stops here, with its name, not in every worker
-        streamlit_env_options()
+        load_streamlit_config()
     except click.ClickException as e:
         print(f"gradlab-serve: a STREAMLIT_* variable has a bad value: {e.format_message()}",
               file=sys.stderr)

@@ -30,15 +30,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import threading
 import time
 import weakref
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
+from app.env import default_slots, env_float, env_int
 from core.config import RunConfig
 from core.snapshot import Snapshot
 from core.train import RunControl, run  # imports torch: paid once, at server start
@@ -51,43 +50,6 @@ _TORCH_LOCK = threading.Lock()
 _TORCH_CONFIGURED = False
 
 
-def _env_int(name: str, default: int, lo: int = 1) -> int:
-    try:
-        return max(lo, int(os.environ.get(name, "").strip() or default))
-    except ValueError:
-        return default
-
-
-def _env_float(name: str, default: float, lo: float = 0.0) -> float:
-    try:
-        return max(lo, float(os.environ.get(name, "").strip() or default))
-    except ValueError:
-        return default
-
-
-def available_cores() -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (what a
-    Kubernetes CPU limit becomes; ``os.cpu_count()`` would report the whole node)."""
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
-
-
-def default_slots() -> int:
-    """Training slots of this process when ``GRADLAB_MAX_WORKERS`` is not set: the cores
-    shared out among the server processes (``WEB_CONCURRENCY``, uvicorn's worker count; 1
-    under ``streamlit run``), at least one. A trainer keeps one core busy."""
-    return max(1, available_cores() // _env_int("WEB_CONCURRENCY", 1))
-
-
 def configure_torch() -> None:
     """Set torch's intra-op thread count once per process (env GRADLAB_TORCH_THREADS, 1)."""
     global _TORCH_CONFIGURED
@@ -96,7 +58,7 @@ def configure_torch() -> None:
             return
         import torch
 
-        torch.set_num_threads(_env_int("GRADLAB_TORCH_THREADS", 1))
+        torch.set_num_threads(env_int("GRADLAB_TORCH_THREADS", 1))
         _TORCH_CONFIGURED = True
 
 
@@ -152,7 +114,7 @@ class SlotQueue:
 
     def __init__(self, cap: int | None = None) -> None:
         self._cv = threading.Condition()
-        self._cap = cap if cap is not None else _env_int("GRADLAB_MAX_WORKERS", default_slots())
+        self._cap = cap if cap is not None else env_int("GRADLAB_MAX_WORKERS", default_slots())
         self._active: set[int] = set()
         self._waiting: deque[int] = deque()
         self._fresh: set[int] = set()          # waiting for their first turn since Play
@@ -508,11 +470,11 @@ class Trainer:
         self._lock = threading.Condition()
         self._slots = slots or SLOTS
         self._idle_limit_s = (idle_limit_s if idle_limit_s is not None
-                              else 60.0 * _env_float("GRADLAB_IDLE_MINUTES", 10.0, lo=0.1))
-        self._slice_s = slice_s if slice_s is not None else _env_float("GRADLAB_SLICE_S", 30.0, 1.0)
+                              else 60.0 * env_float("GRADLAB_IDLE_MINUTES", 10.0, lo=0.1))
+        self._slice_s = slice_s if slice_s is not None else env_float("GRADLAB_SLICE_S", 30.0, 1.0)
         # the first turn after Play is short when others wait (they get theirs soon too)
         self._first_turn_s = min(self._slice_s, first_turn_s if first_turn_s is not None
-                                 else _env_float("GRADLAB_FIRST_TURN_S", 5.0, 0.5))
+                                 else env_float("GRADLAB_FIRST_TURN_S", 5.0, 0.5))
         self._fresh_turn = False              # the next turn is the first since Play
         self._last_turn_end = -1e18           # monotonic end of this session's last turn
         self._run_fn = run_fn

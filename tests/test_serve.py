@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from app import serve, session
+from app import env, serve, session
+from tests.load_test import Server, free_port
+from tests.test_hardening import _ws_handshake_status
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_available_cores_is_at_least_one_and_at_most_the_machine() -> None:
-    n = session.available_cores()
+    n = env.available_cores()
     assert 1 <= n <= (os.cpu_count() or 1)
 
 
@@ -38,16 +39,16 @@ def test_available_cores_is_at_least_one_and_at_most_the_machine() -> None:
                          [(2, 1, 2), (2, 2, 1), (8, 2, 4), (2, 4, 1), (1, 1, 1), (16, 3, 5)])
 def test_default_slots_share_the_cores_among_the_server_processes(
         monkeypatch: pytest.MonkeyPatch, cores: int, procs: int, slots: int) -> None:
-    monkeypatch.setattr(session, "available_cores", lambda: cores)
+    monkeypatch.setattr(env, "available_cores", lambda: cores)
     monkeypatch.setenv("WEB_CONCURRENCY", str(procs))
-    assert session.default_slots() == slots
+    assert env.default_slots() == slots
 
 
 def test_default_slots_ignore_a_nonsense_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(session, "available_cores", lambda: 4)
+    monkeypatch.setattr(env, "available_cores", lambda: 4)
     for bad in ("", "two", "-3", "0"):
         monkeypatch.setenv("WEB_CONCURRENCY", bad)
-        assert 1 <= session.default_slots() <= 4, bad
+        assert 1 <= env.default_slots() <= 4, bad
 
 
 def test_a_slot_queue_without_a_cap_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,6 +90,21 @@ def test_uvicorn_gets_streamlits_websocket_settings() -> None:
     assert opts["ws_per_message_deflate"] is False
     assert opts["ws_ping_interval"] == opts["ws_ping_timeout"] > 0
     assert opts["access_log"] is False
+
+
+def test_the_supervisor_reads_the_variables_and_never_imports_torch() -> None:
+    """gradlab-serve's parent process: the websocket settings it hands uvicorn follow the
+    STREAMLIT_* variables too, and it works out its workers without importing torch (which
+    cost each pod ~260 MB in a process that never trains)."""
+    code = ("import sys; from app import serve; a = serve.parse_args([]); "
+            "serve.load_streamlit_config(); o = serve.uvicorn_options(); "
+            "print(a.workers, o['ws_max_size'], o['ws_ping_interval'], 'torch' in sys.modules)")
+    env = {**os.environ, "STREAMLIT_SERVER_MAX_MESSAGE_SIZE": "7",
+           "STREAMLIT_SERVER_WEBSOCKET_PING_INTERVAL": "45", "WEB_CONCURRENCY": "3"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "3 7000000 45.0 False", out.stdout
 
 
 def test_streamlit_variables_reach_the_asgi_app() -> None:
@@ -153,70 +169,25 @@ def test_the_app_serves_no_per_process_media_files() -> None:
 # ---- the live server (slow) ----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _ws_status(port: int, host: str) -> int:
-    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: http://{host}\r\n"
-               "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-               "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-               "Sec-WebSocket-Protocol: streamlit\r\n\r\n")
-    with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
-        s.sendall(request.encode())
-        return int(s.recv(4096).split(b"\r\n", 1)[0].split()[1])
-
-
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                kids = [int(k) for k in Path(f"/proc/{p}/task/{task}/children").read_text().split()]
-                out += kids
-                todo += kids
-        except OSError:
-            continue
-    return out
-
-
 @contextlib.contextmanager
-def served(tmp_path: Path, workers: int = 2, env: dict[str, str] | None = None
-           ) -> Iterator[tuple[int, subprocess.Popen, Path]]:
-    """``python -m app.serve`` on a free loopback port, every worker started; stopped (the
-    whole process group) on exit. Yields (port, process, log path)."""
-    port = _free_port()
-    log = tmp_path / "serve.log"
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "GRADLAB_PROFILE": "hosted",
-                **(env or {})}
-    with open(log, "wb") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "app.serve", "--port", str(port),
-                                 "--workers", str(workers)], cwd=REPO, env=full_env,
-                                stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
+def served(workers: int = 2, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """``gradlab-serve --workers N`` on a free loopback port (the load test's server),
+    every worker started and healthy; stopped, the whole process group, on exit."""
+    server = Server(free_port(), "app/main.py", None, env or {}, procs=workers)
     try:
-        deadline = time.monotonic() + 120
-        while log.read_text(errors="replace").count("Application startup complete") < workers:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.25)
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=20) as r:
-            assert r.read().strip() == b"ok"
-        yield port, proc, log
+        server.wait_healthy(timeout=120)
+        yield server
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        server.stop()
 
 
 @pytest.mark.slow
-def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
+def test_two_workers_warm_guarded_and_stopped_cleanly() -> None:
     env = {"STREAMLIT_SERVER_ALLOWED_HOSTS": "127.0.0.1 gradlab.test"}
-    with served(tmp_path, 2, env) as (port, proc, log):
-        workers = [p for p in _descendants(proc.pid) if _is_worker(p)]
-        assert len(workers) == 2, [_cmdline(p) for p in _descendants(proc.pid)]
+    with served(2, env) as server:
+        port = server.port
+        workers = [p for p in server.tree() if _is_worker(p)]
+        assert len(workers) == 2, [_cmdline(p) for p in server.tree()]
         # Before any page has run: the chart scripts are served by every worker (a page's
         # asset requests are their own connections and may reach either worker; measured
         # before the fix: 404 on a fresh server, and "BidiComponent Error" in the panels)
@@ -246,23 +217,25 @@ def test_two_workers_warm_guarded_and_stopped_cleanly(tmp_path: Path) -> None:
                 Path(streamlit.__file__).parent / "static" / rel).read_bytes()
         # every connection, whichever worker takes it, applies the variable's allowed hosts
         for _ in range(6):
-            assert _ws_status(port, f"gradlab.test:{port}") == 101   # only in the variable
-            assert _ws_status(port, f"evil.example:{port}") == 403
-        text = log.read_text(errors="replace")
+            for host, status in ((f"gradlab.test:{port}", 101),    # only in the variable
+                                 (f"evil.example:{port}", 403)):
+                assert _ws_handshake_status(server.url, host, f"http://{host}") == status
+        text = server.log_text()
         assert "Traceback" not in text, text[-3000:]
         assert '"GET /_stcore/health' not in text, "a log line per request (access log)"
+    assert server.proc.returncode != -signal.SIGKILL, "SIGTERM did not stop the server"
     time.sleep(0.5)
     alive = [p for p in workers if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
     assert not alive, f"worker processes left after SIGTERM: {alive}"
 
 
 @pytest.mark.slow
-def test_pages_served_by_the_workers_draw_and_train(tmp_path: Path, browser) -> None:
+def test_pages_served_by_the_workers_draw_and_train(browser) -> None:
     """Chromium against two workers: four tabs, open together (the kernel spreads their
     sessions and asset requests over both workers), each draws the eight panels, and Play
     trains and redraws in place."""
-    with served(tmp_path, 2) as (port, _proc, log):
-        url = f"http://127.0.0.1:{port}/?depth=4&width=32&steps=100000&every=5"
+    with served(2) as server:
+        url = f"{server.url}/?depth=4&width=32&steps=100000&every=5"
         ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         try:
@@ -285,7 +258,7 @@ def test_pages_served_by_the_workers_draw_and_train(tmp_path: Path, browser) -> 
         finally:
             ctx.close()
         assert not errors, errors
-        assert "Traceback" not in log.read_text(errors="replace")
+        assert "Traceback" not in server.log_text()
 
 
 def _cmdline(pid: int) -> str:

@@ -12,6 +12,7 @@ import time
 import streamlit as st
 
 from app import controls
+from app.env import env_float
 from app.session import (
     DIVERGED,
     ERROR,
@@ -19,7 +20,6 @@ from app.session import (
     RUNNING,
     WAITING,
     TrainerView,
-    _env_float,
     get_trainer,
     light,
 )
@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - only while app/stream_chart is being w
 #: 2-core box with the browser on it (`make bench`): redrawing every 0.5 s cost about a
 #: quarter of the training speed (the server's Python shares one GIL with the training
 #: thread, and Chromium's Plotly work took 0.7 of a core); at 0.75 s / 1.5 s about a tenth.
-FRAME_S = min(5.0, _env_float("GRADLAB_FRAME_S", 0.75, lo=0.25))
+FRAME_S = min(5.0, env_float("GRADLAB_FRAME_S", 0.75, lo=0.25))
 HISTORY_S = 2 * FRAME_S
 HISTORY_TICK = "pg__history_tick"
 MAX_POINTS = 400       # points per curve sent to the browser (the buffer holds more)
