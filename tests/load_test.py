@@ -81,6 +81,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every descendant's pid (from /proc; processes gone meanwhile are skipped)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                todo.extend(int(k) for k in Path(f"/proc/{p}/task/{task}/children").read_text()
+                            .split())
+        except OSError:
+            continue
+    return out
+
+
 class Server:
     """The app in its own process group, on 127.0.0.1 only: ``streamlit run`` (one process),
     or with ``procs`` >= 1 ``gradlab-serve --workers procs`` (app/serve.py: uvicorn worker
@@ -145,17 +160,7 @@ class Server:
 
     def tree(self) -> list[int]:
         """The server's pid and every descendant's (uvicorn's workers)."""
-        out, todo = [], [self.pid]
-        while todo:
-            pid = todo.pop()
-            out.append(pid)
-            try:
-                for task in os.listdir(f"/proc/{pid}/task"):
-                    kids = Path(f"/proc/{pid}/task/{task}/children").read_text().split()
-                    todo.extend(int(k) for k in kids)
-            except OSError:
-                continue
-        return out
+        return process_tree(self.pid)
 
     def rss_mb(self) -> float | None:
         """Resident memory of the process tree, summed (MB)."""

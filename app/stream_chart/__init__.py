@@ -14,10 +14,10 @@ How (Streamlit 1.67):
   identity because it is keyed.
 * The inline JS of a v2 component travels with every update, so it is a ~300-byte loader;
   the real module (``frontend/stream_chart.js``) and ``plotly.min.js`` are static files
-  that Streamlit serves through components-v1 routes (``declare_component(path=...)``,
-  never rendered as v1 components). plotly.min.js is served straight from the installed
-  ``plotly`` package (``plotly/package_data``): no CDN, works offline, nothing vendored,
-  and the plotly.js version always matches the Python package that wrote the JSON.
+  that Streamlit serves through components-v1 routes (v1 components with a path, registered
+  by :func:`register_static_routes`, never rendered). plotly.min.js is served straight from
+  the installed ``plotly`` package (``plotly/package_data``): no CDN, works offline, nothing
+  vendored, and the plotly.js version always matches the Python package that wrote the JSON.
 * The figure goes over the wire as bytes of ``plotly.io.to_json`` output: NumPy arrays are
   base64 typed arrays, and bytes avoid escaping JSON inside JSON.
 """
@@ -36,7 +36,6 @@ import plotly.io as pio
 import streamlit as st
 from _plotly_utils.utils import convert_to_base64
 from plotly.basedatatypes import BaseFigure
-from streamlit.components.v1 import declare_component
 from streamlit.components.v1.custom_component import CustomComponent
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
@@ -47,11 +46,9 @@ PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
 _JS_FILE = "stream_chart.js"
 _PLOTLY_FILE = "plotly.min.js"
 
-# v1 names are "<this module>.<name>" (declare_component prefixes the caller's module).
-_ASSETS = "assets"
-_PLOTLYJS = "plotlyjs"
-_ASSETS_NAME = f"{__name__}.{_ASSETS}"
-_PLOTLYJS_NAME = f"{__name__}.{_PLOTLYJS}"
+# v1 names are "<module>.<name>", as declare_component would name them from this module.
+_ASSETS_NAME = f"{__name__}.assets"
+_PLOTLYJS_NAME = f"{__name__}.plotlyjs"
 # Cache busters: the static routes answer "Cache-Control: public".
 _JS_VERSION = hashlib.sha1((FRONTEND_DIR / _JS_FILE).read_bytes()).hexdigest()[:12]
 _PLOTLY_VERSION = plotly.__version__
@@ -95,20 +92,16 @@ def register_static_routes() -> None:
     another worker than the one holding its websocket, so every worker must serve them
     before it has run a page itself (measured: without it, a fresh two-worker server
     answered a page's chart script with 404 and the panels showed "BidiComponent Error").
-    ``declare_component`` registers only inside a script run, so the registration is done
-    here the way it does it. Without a running server (bare Python) there is nothing to do."""
+    Without a running server (bare Python) there is nothing to do."""
     if not Runtime.exists():
         return
     runtime = Runtime.instance()
     if runtime in _REGISTERED:
         return
-    in_script = get_script_run_ctx(suppress_warning=True) is not None
-    for name, path in ((_ASSETS, FRONTEND_DIR), (_PLOTLYJS, PLOTLY_DIR)):
-        if in_script:   # declare_component registers it (named app.stream_chart.<name>)
-            declare_component(name, path=str(path))
-        else:           # what declare_component does in a script run, without its warning
-            runtime.component_registry.register_component(CustomComponent(
-                name=f"{__name__}.{name}", path=str(path), url=None, module_name=__name__))
+    for name, path in ((_ASSETS_NAME, FRONTEND_DIR), (_PLOTLYJS_NAME, PLOTLY_DIR)):
+        # what st.components.v1.declare_component does, but also outside a script run
+        runtime.component_registry.register_component(
+            CustomComponent(name=name, path=str(path), module_name=__name__))
     _REGISTERED.add(runtime)
 
 
