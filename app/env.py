@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:   # core.config is imported lazily below: this module stays light
+    from core.config import Limits
 
 
 def env_int(name: str, default: int, lo: int = 1) -> int:
@@ -47,3 +51,16 @@ def default_slots() -> int:
     shared out among the server processes (``WEB_CONCURRENCY``, uvicorn's worker count; 1
     under ``streamlit run``), at least one. A trainer keeps one core busy."""
     return max(1, available_cores() // env_int("WEB_CONCURRENCY", 1))
+
+
+def hosted() -> bool:
+    """True when the hosted profile (``GRADLAB_PROFILE=hosted``) tightens the per-run caps."""
+    return os.environ.get("GRADLAB_PROFILE", "").strip().lower() == "hosted"
+
+
+def run_limits() -> Limits:
+    """The per-run caps in force: ``Limits.hosted()`` under the hosted profile, else the
+    defaults. The app passes them wherever it builds a config from widgets or a URL."""
+    from core.config import Limits
+
+    return Limits.hosted() if hosted() else Limits()

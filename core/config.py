@@ -1,9 +1,11 @@
-"""RunConfig: the one typed description of an experiment, its validation, presets and
-(de)serialisation to dict / JSON / URL query string.
+"""RunConfig: the one typed description of an experiment, its validation and
+(de)serialisation to dict / JSON / URL query string. The named presets are in
+``core.presets``, the choice names with their help in ``core.choices``.
 
 This module imports no torch: the app parses URLs and validates widgets with it cheaply.
-Every limit lives here (``LIMITS``, ``MAX_WORK``), so the app, the CLI and the hosted
-profile all refuse the same things with the same message.
+Pure: it reads no environment. Every limit lives here (``LIMITS``, ``Limits``), so the app,
+the CLI and the hosted profile all refuse the same things with the same message; the
+caller that knows it is hosted passes ``Limits.hosted()``.
 """
 
 from __future__ import annotations
@@ -11,45 +13,24 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-# ---- the names every choice may take (registry.py maps them to callables) ----------------
-ARCHS = ("mlp", "rnn", "gru")
-ACTIVATIONS = (
-    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "gelu", "selu", "softsign",
-    "hardtanh", "linear", "scaled_sigmoid",
-)
-INITS = (
-    "nielsen_large",    # W ~ N(0, 1)                       (Nielsen ch. 3 "large" init)
-    "nielsen",          # W ~ N(0, 1)/sqrt(n_in), b ~ N(0,1) (Nielsen network2 default)
-    "glorot_standard",  # W ~ U[-1/sqrt(n_in), 1/sqrt(n_in)] (Glorot & Bengio "standard")
-    "xavier_uniform",   # W ~ U[+-sqrt(6/(n_in+n_out))]      (Glorot & Bengio "normalised")
-    "xavier_normal",    # W ~ N(0, 2/(n_in+n_out))
-    "he",               # W ~ N(0, 2/n_in)                    (Kaiming, for ReLU)
-    "lecun",            # W ~ N(0, 1/n_in)                    (for SELU)
-    "orthogonal",       # W = gain * Q, Q Haar-orthogonal
-    "gaussian",         # W ~ N(0, sigma_w^2/n_in), b ~ N(0, sigma_b^2) (mean-field)
-    "fold",             # standard init, then folded fold_k times (Orhan's "Fold k")
-    "identity",         # W = gain * I (+ optional tiny noise): deep linear nets
-    "torch_default",    # PyTorch's own nn.Linear / nn.RNN / nn.GRU defaults
-)
-BIAS_INITS = ("auto", "zero", "normal", "uniform")
-NORMS = ("none", "batch", "layer")
-DATASETS = (
-    "mnist",        # 5,000 real MNIST digits (assets/mnist_5k.npz), fixed split
-    "spiral", "circles", "xor", "blobs",  # 2-D toys
-    "teacher",      # y = T x, a random linear "teacher" map (deep linear nets)
-    "adding",       # sequence: sum of the two marked numbers (regression)
-    "recall",       # sequence: class of the token shown at t = 0, then noise
-)
+from core.choices import names
+
+# ---- the names every choice may take (core.choices has them with their help) ----------
+ARCHS = names("arch")
+ACTIVATIONS = names("activation")
+INITS = names("init")
+BIAS_INITS = names("bias_init")
+NORMS = names("norm")
+DATASETS = names("dataset")
 SEQUENCE_DATASETS = ("adding", "recall")
-LOSSES = ("softmax_ce", "sigmoid_ce", "quadratic")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-DEVICES = ("auto", "cpu", "cuda", "mps")
+LOSSES = names("loss")
+OPTIMIZERS = names("optimizer")
+DEVICES = names("device")
 
 #: (min, max) of every numeric field. Caps are part of validation, nowhere else.
 LIMITS: dict[str, tuple[float, float]] = {
@@ -80,8 +61,25 @@ LIMITS: dict[str, tuple[float, float]] = {
 }
 #: depth * width * batch (and * seq_len for RNNs) caps the work of one step.
 MAX_WORK = 2**27          # ~134M: depth 1000 x width 128 x batch 1024 still fits
-HOSTED_MAX_WORK = 2**23   # ~8M: tighter when GRADLAB_PROFILE=hosted
+HOSTED_MAX_WORK = 2**23   # ~8M: the hosted profile's tighter cap
 HOSTED_MAX_STEPS = 20_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on one run beyond the per-field ranges: the defaults (CLI, local app) or the
+    hosted profile's tighter ones (``Limits.hosted()``, applied by the hosted app)."""
+
+    max_work: int = MAX_WORK        # cap on ``RunConfig.work`` (depth x width x batch ...)
+    max_steps: int | None = None    # None: only LIMITS["steps"]
+    hosted_profile: bool = False    # the messages say "hosted cap"
+
+    @classmethod
+    def hosted(cls) -> Limits:
+        return cls(max_work=HOSTED_MAX_WORK, max_steps=HOSTED_MAX_STEPS, hosted_profile=True)
+
+
+DEFAULT_LIMITS = Limits()
 
 
 class ConfigError(ValueError):
@@ -185,11 +183,6 @@ def field_names() -> tuple[str, ...]:
     return tuple(_TYPES)
 
 
-def hosted() -> bool:
-    """True when the hosted profile (env GRADLAB_PROFILE=hosted) tightens the caps."""
-    return os.environ.get("GRADLAB_PROFILE", "").strip().lower() == "hosted"
-
-
 def _fmt(v: Any) -> str:
     if isinstance(v, bool):
         return "1" if v else "0"
@@ -209,16 +202,16 @@ def _coerce(name: str, raw: Any) -> Any:
             return True
         if s in ("0", "false", "no", "off"):
             return False
-        raise ConfigError(name, f"expected true/false, got {_show(raw)}")
+        raise ConfigError(name, f"expected true/false, got {show_value(raw)}")
     if typ == "int":
         if isinstance(raw, bool):
-            raise ConfigError(name, f"expected an integer, got {_show(raw)}")
+            raise ConfigError(name, f"expected an integer, got {show_value(raw)}")
         if isinstance(raw, int):
             return raw
         if isinstance(raw, float):
             if math.isfinite(raw) and raw == int(raw):
                 return int(raw)
-            raise ConfigError(name, f"expected an integer, got {_show(raw)}")
+            raise ConfigError(name, f"expected an integer, got {show_value(raw)}")
         s = str(raw).strip()
         try:
             return int(s)
@@ -226,26 +219,27 @@ def _coerce(name: str, raw: Any) -> Any:
             try:
                 f = float(s)
             except (ValueError, OverflowError):
-                raise ConfigError(name, f"expected an integer, got {_show(raw)}") from None
+                raise ConfigError(name, f"expected an integer, got {show_value(raw)}") from None
             if math.isfinite(f) and f == int(f):
                 return int(f)
-            raise ConfigError(name, f"expected an integer, got {_show(raw)}") from None
+            raise ConfigError(name, f"expected an integer, got {show_value(raw)}") from None
     if typ == "float":
         if isinstance(raw, bool):
-            raise ConfigError(name, f"expected a number, got {_show(raw)}")
+            raise ConfigError(name, f"expected a number, got {show_value(raw)}")
         try:
             f = float(raw if isinstance(raw, (int, float)) else str(raw).strip())
         except (ValueError, OverflowError, TypeError):
-            raise ConfigError(name, f"expected a number, got {_show(raw)}") from None
+            raise ConfigError(name, f"expected a number, got {show_value(raw)}") from None
         if not math.isfinite(f):
-            raise ConfigError(name, f"expected a finite number, got {_show(raw)}")
+            raise ConfigError(name, f"expected a finite number, got {show_value(raw)}")
         return f
     if not isinstance(raw, str):
-        raise ConfigError(name, f"expected text, got {_show(raw)}")
+        raise ConfigError(name, f"expected text, got {show_value(raw)}")
     return raw.strip().lower().replace("-", "_")
 
 
-def _show(raw: Any) -> str:
+def show_value(raw: Any) -> str:
+    """A raw value as an error message quotes it: repr, at most 40 characters."""
     if isinstance(raw, int) and not isinstance(raw, bool) and raw.bit_length() > 128:
         return "a huge integer"
     try:
@@ -255,20 +249,23 @@ def _show(raw: Any) -> str:
     return s if len(s) <= 40 else s[:37] + "..."
 
 
-def validate(cfg: RunConfig) -> None:
-    """Raise ConfigError naming the first bad field and the allowed range / choices."""
+def validate(cfg: RunConfig, limits: Limits = DEFAULT_LIMITS) -> None:
+    """Raise ConfigError naming the first bad field and the allowed range / choices.
+    Every RunConfig is checked against the default ``limits`` when it is made; the hosted
+    app checks again with ``Limits.hosted()``."""
     for name, typ in _TYPES.items():
         v = getattr(cfg, name)
         want = {"int": int, "float": (int, float), "bool": bool, "str": str}[typ]
         if not isinstance(v, want) or (typ != "bool" and isinstance(v, bool)):
-            raise ConfigError(name, f"expected {typ}, got {_show(v)}")
+            raise ConfigError(name, f"expected {typ}, got {show_value(v)}")
         if name in _CHOICES and v not in _CHOICES[name]:
-            raise ConfigError(name, f"{_show(v)} is not one of: {', '.join(_CHOICES[name])}")
+            raise ConfigError(name, f"{show_value(v)} is not one of: {', '.join(_CHOICES[name])}")
         if name in LIMITS:
             lo, hi = LIMITS[name]
             finite = not isinstance(v, float) or math.isfinite(v)   # huge ints: no float()
             if not (isinstance(v, (int, float)) and finite and lo <= v <= hi):
-                raise ConfigError(name, f"{_show(v)} is outside the allowed range [{lo:g}, {hi:g}]")
+                raise ConfigError(
+                    name, f"{show_value(v)} is outside the allowed range [{lo:g}, {hi:g}]")
     if cfg.is_sequence and cfg.dataset not in SEQUENCE_DATASETS:
         raise ConfigError(
             "dataset", f"arch={cfg.arch} needs a sequence dataset ({', '.join(SEQUENCE_DATASETS)})"
@@ -281,7 +278,7 @@ def validate(cfg: RunConfig) -> None:
         )
     if cfg.dataset == "mnist" and cfg.n_train + cfg.n_test > 5000:
         raise ConfigError("n_train", "mnist has 5000 images: n_train + n_test must be <= 5000")
-    max_work = HOSTED_MAX_WORK if hosted() else MAX_WORK
+    max_work = limits.max_work
     if cfg.work > max_work:
         raise ConfigError(
             "depth",
@@ -289,37 +286,44 @@ def validate(cfg: RunConfig) -> None:
             f"exceeds the cap of {max_work:,}; "
             "make the net shallower, narrower or the batch smaller",
         )
-    if hosted() and cfg.steps > HOSTED_MAX_STEPS:
-        raise ConfigError("steps", f"{cfg.steps} exceeds the hosted cap of {HOSTED_MAX_STEPS}")
+    if limits.max_steps is not None and cfg.steps > limits.max_steps:
+        where = "the hosted cap" if limits.hosted_profile else "the cap"
+        raise ConfigError("steps", f"{cfg.steps} exceeds {where} of {limits.max_steps}")
     if cfg.loss == "sigmoid_ce" and cfg.arch != "mlp":
         raise ConfigError("loss", "sigmoid_ce is for MLP classifiers; use softmax_ce or quadratic")
 
 
-def from_dict(d: Mapping[str, Any], *, base: RunConfig | None = None) -> RunConfig:
-    """Build a RunConfig from a mapping of field -> raw value (unknown keys are an error)."""
+def from_dict(d: Mapping[str, Any], *, base: RunConfig | None = None,
+              limits: Limits | None = None) -> RunConfig:
+    """Build a RunConfig from a mapping of field -> raw value (unknown keys are an error),
+    checked against ``limits`` too when given (the defaults always apply)."""
     if not isinstance(d, Mapping):
-        raise ConfigError("config", f"expected a mapping of field -> value, got {_show(d)}")
+        raise ConfigError("config", f"expected a mapping of field -> value, got {show_value(d)}")
     values = (base or RunConfig()).to_dict()
     for key, raw in d.items():
         name = str(key).strip().replace("-", "_")
         if name not in _TYPES:
             k = str(key)
             raise ConfigError(
-                k[:40] if k.isidentifier() else _show(k),
+                k[:40] if k.isidentifier() else show_value(k),
                 "unknown field; fields are e.g. depth, width, activation, init, lr, seed "
                 "(README lists them all)")
         values[name] = _coerce(name, raw)
-    return RunConfig(**values)
+    cfg = RunConfig(**values)
+    if limits is not None and limits != DEFAULT_LIMITS:
+        validate(cfg, limits)
+    return cfg
 
 
-def from_json(text: str) -> RunConfig:
+def from_json(text: str, *, limits: Limits | None = None) -> RunConfig:
+    """Build a RunConfig from a JSON object of field -> value (see ``from_dict``)."""
     try:
         d = json.loads(text)
     except json.JSONDecodeError as e:
         raise ConfigError("config", f"not valid JSON: {e.msg} at line {e.lineno}") from None
     except (RecursionError, ValueError):   # absurdly nested arrays, 5000-digit numbers
         raise ConfigError("config", "JSON too deeply nested or with too large numbers") from None
-    return from_dict(d)
+    return from_dict(d, limits=limits)
 
 
 def _query_items(query: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -330,20 +334,26 @@ def _query_items(query: str | Mapping[str, Any]) -> dict[str, Any]:
             for k, v in query.items()}
 
 
-def from_query(query: str | Mapping[str, Any], *, base: RunConfig | None = None) -> RunConfig:
+def from_query(query: str | Mapping[str, Any], *, base: RunConfig | None = None,
+               limits: Limits | None = None) -> RunConfig:
     """Parse a URL query string (or a mapping such as st.query_params). A ``preset`` key
     selects the base; the other keys override its fields."""
+    from core.presets import preset  # presets are built from this module
+
     items = _query_items(query)
     if "preset" in items:
         base = preset(str(items.pop("preset")))
-    return from_dict(items, base=base)
+    return from_dict(items, base=base, limits=limits)
 
 
 def parse_query_lenient(
-    query: str | Mapping[str, Any], *, base: RunConfig | None = None
+    query: str | Mapping[str, Any], *, base: RunConfig | None = None,
+    limits: Limits | None = None,
 ) -> tuple[RunConfig, list[str]]:
     """Like from_query, but never raises: bad keys are dropped, each with a message, and
     the remaining ones are applied one by one. Used for hand-edited URLs."""
+    from core.presets import preset  # presets are built from this module
+
     items = _query_items(query)
     errors: list[str] = []
     cfg = base or RunConfig()
@@ -357,7 +367,7 @@ def parse_query_lenient(
     # them all at once; only if that fails apply them one by one, in passes, until no
     # further key can be applied: a link made by to_query() always loads exactly.
     try:
-        return from_dict(items, base=cfg), errors
+        return from_dict(items, base=cfg, limits=limits), errors
     except Exception:  # noqa: BLE001 - fall through to the key-by-key repair
         pass
     pending = dict(items)
@@ -366,134 +376,22 @@ def parse_query_lenient(
         progress = False
         for key, raw in list(pending.items()):
             try:
-                cfg = from_dict({key: raw}, base=cfg)
+                cfg = from_dict({key: raw}, base=cfg, limits=limits)
                 del pending[key]
                 progress = True
             except ConfigError as e:
                 last[key] = str(e)
             except Exception as e:  # noqa: BLE001 - a URL must never crash the page
-                last[key] = f"{_show(str(key))}: could not be read ({type(e).__name__})"
+                last[key] = f"{show_value(str(key))}: could not be read ({type(e).__name__})"
         if not progress:
             break
     errors += [last[k] for k in pending]
     return cfg, errors
 
 
-# ---- presets: minGPT-style named table ---------------------------------------------------
-_NIELSEN = dict(
-    arch="mlp", width=30, activation="sigmoid", init="nielsen", bias_init="normal",
-    sigma_b=1.0, dataset="mnist", n_train=1000, n_test=1000, loss="sigmoid_ce",
-    optimizer="sgd", lr=0.1, batch_size=0, l2=5.0, steps=500, every=5, eval_every=0,
-)
-# Orhan's 30-layer linear net. "Standard" here is uniform with variance 1/n (Glorot's
-# U[+-1/sqrt(n)] has variance 1/(3n): over 30 layers the signal shrinks to ~3e-7 and all three
-# nets would sit still, the opposite of Orhan's premise). Adam keeps Fold 1 from diverging.
-_DEEP_LINEAR = dict(
-    arch="mlp", depth=30, width=32, input_dim=32, activation="linear", dataset="teacher",
-    n_train=1024, n_test=256, noise=0.0, loss="quadratic", optimizer="adam", lr=1e-3,
-    batch_size=64, steps=400, every=20,
-)
-
-PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
-    "default": ("A 6-layer tanh MLP with Xavier init learning the 2-D spiral.", {}),
-    "nielsen-2": ("Nielsen's [784,30,30,10] sigmoid net, full-batch GD on 1000 MNIST images.",
-                  dict(_NIELSEN, depth=2)),
-    "nielsen-3": ("Nielsen's [784,30,30,30,10]: the first layer learns ~5x slower than the last.",
-                  dict(_NIELSEN, depth=3)),
-    "nielsen-4": ("Nielsen's [784,30,30,30,30,10]: speeds 0.003/0.017/0.070/0.285 at init.",
-                  dict(_NIELSEN, depth=4)),
-    "nielsen-1": ("Nielsen's [784,30,10]: the shallow baseline of the depth table.",
-                  dict(_NIELSEN, depth=1)),
-    "nielsen-minibatch-4": ("Nielsen's accuracy run on our 4000 images: batch 10, lambda 0.4 "
-                            "(his 5.0 x 4000/50000).",
-                            dict(_NIELSEN, depth=4, n_train=4000, n_test=1000, batch_size=10,
-                                 l2=0.4, steps=12000, every=400)),
-    "deep-linear-fold0": ("Orhan: 30-layer linear net, uniform init with variance 1/n, "
-                          "learning a teacher map.",
-                          dict(_DEEP_LINEAR, init="xavier_uniform")),
-    "deep-linear-fold1": ("Orhan: the same draw, every matrix folded once (degenerate, rank/2).",
-                          dict(_DEEP_LINEAR, init="fold", fold_k=1, init_gain=3 ** 0.5)),
-    "deep-linear-ortho": ("Orhan: the same with orthogonal init (least degenerate).",
-                          dict(_DEEP_LINEAR, init="orthogonal")),
-    "glorot-standard-tanh": ("Glorot & Bengio: 5x1000-ish tanh net, standard U[+-1/sqrt(n)] init.",
-                             dict(depth=5, width=256, activation="tanh", init="glorot_standard",
-                                  dataset="mnist", n_train=2000, n_test=500, lr=0.05,
-                                  batch_size=32, steps=3000, every=20)),
-    "glorot-normalized-tanh": ("Glorot & Bengio: the same net with normalised (Xavier) init.",
-                               dict(depth=5, width=256, activation="tanh", init="xavier_uniform",
-                                    dataset="mnist", n_train=2000, n_test=500, lr=0.05,
-                                    batch_size=32, steps=3000, every=20)),
-    "glorot-sigmoid": ("Glorot & Bengio: sigmoid net, standard init: the top layer saturates at 0.",
-                       dict(depth=4, width=256, activation="sigmoid", init="glorot_standard",
-                            dataset="mnist", n_train=2000, n_test=500, lr=0.1,
-                            batch_size=10, steps=3000, every=20)),
-    "glorot-tanh-quadratic": ("glorot-standard-tanh with the quadratic cost: the plateau.",
-                              dict(depth=5, width=256, activation="tanh",
-                                   init="glorot_standard", dataset="mnist", n_train=2000,
-                                   n_test=500, lr=0.05, batch_size=32, steps=1000, every=20,
-                                   loss="quadratic")),
-    "glorot-softsign": ("glorot-sigmoid's net with softsign: no saturation cascade.",
-                        dict(depth=4, width=256, activation="softsign", init="glorot_standard",
-                             dataset="mnist", n_train=2000, n_test=500, lr=0.1, batch_size=10,
-                             steps=3000, every=20)),
-    "relu-he": ("A 20-layer ReLU MLP with He init on MNIST: gradients stay healthy.",
-                dict(depth=20, width=128, activation="relu", init="he", dataset="mnist",
-                     n_train=2000, n_test=500, lr=0.02, batch_size=64, steps=2000)),
-    "sigmoid-deep": ("A 20-layer sigmoid MLP (Glorot standard init): the gradient vanishes.",
-                     dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
-                          dataset="mnist", n_train=2000, n_test=500, lr=0.1, batch_size=64,
-                          steps=2000)),
-    "residual-deep": ("The same 20-layer sigmoid MLP with identity skips: layer 1 gets gradient.",
-                      dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
-                           residual=True, dataset="mnist", n_train=2000, n_test=500, lr=0.1,
-                           batch_size=64, steps=2000)),
-    "batchnorm-deep": ("The same 20-layer sigmoid MLP with batch norm before each activation.",
-                       dict(depth=20, width=64, activation="sigmoid", init="glorot_standard",
-                            norm="batch", dataset="mnist", n_train=2000, n_test=500, lr=0.1,
-                            batch_size=64, steps=2000)),
-    "exploding-lr": ("A ReLU net with a learning rate far too large: watch it diverge.",
-                     dict(depth=8, width=64, activation="relu", init="he", dataset="spiral",
-                          lr=50.0, steps=200, every=1)),
-    "exploding-lr-clipped": ("exploding-lr with the gradient norm clipped to 1: it stays finite.",
-                             dict(depth=8, width=64, activation="relu", init="he",
-                                  dataset="spiral", lr=50.0, clip_norm=1.0, steps=200, every=1)),
-    "rnn-long": ("A tanh RNN on a T=100 recall task: the gradient dies before step 1.",
-                 dict(arch="rnn", depth=1, width=64, activation="tanh", init="torch_default",
-                      dataset="recall", seq_len=100, n_train=2000, n_test=500, optimizer="adam",
-                      lr=0.003, batch_size=64, steps=1500, every=10)),
-    "gru-default": ("A GRU with PyTorch's default init on the same task: at init it also fades.",
-                    dict(arch="gru", depth=1, width=64, init="torch_default", dataset="recall",
-                         seq_len=100, n_train=2000, n_test=500, optimizer="adam", lr=0.003,
-                         batch_size=64, steps=1500, every=10)),
-    "gru-long": ("A GRU whose update gate starts in 'keep' mode: the additive path carries it.",
-                 dict(arch="gru", depth=1, width=64, init="torch_default", gate_bias=4.0,
-                      dataset="recall", seq_len=100, n_train=2000, n_test=500,
-                      optimizer="adam", lr=0.003, batch_size=64, steps=1500, every=10)),
-    # Glorot & Bengio's own size (5 x 1000, SGD mini-batch 10) on our MNIST. Spectra and the
-    # test set are measured rarely: one SVD of the 1000 x 1000 matrices costs ~100 steps.
-    "glorot-tanh-1000": ("Glorot & Bengio's size: 5 tanh layers of 1000, standard init, SGD "
-                         "batch 10, lr 0.1, 4000 MNIST images (layer 1 saturates last here).",
-                         dict(depth=5, width=1000, activation="tanh", init="glorot_standard",
-                              dataset="mnist", n_train=4000, n_test=500, lr=0.1, batch_size=10,
-                              steps=3000, every=100, spectrum_every=1000, eval_every=500)),
-}
-
-
-def preset(name: str) -> RunConfig:
-    key = str(name).strip().lower().replace("_", "-")
-    if key not in PRESETS:
-        raise ConfigError("preset", f"unknown preset {_show(name)}; `gradlab presets` "
-                          f"lists all {len(PRESETS)} (e.g. nielsen-4, gru-long)")
-    return from_dict(PRESETS[key][1])
-
-
-def preset_descriptions() -> dict[str, str]:
-    return {k: v[0] for k, v in PRESETS.items()}
-
-
 __all__ = [
-    "ACTIVATIONS", "ARCHS", "BIAS_INITS", "ConfigError", "DATASETS", "DEVICES", "INITS",
-    "LIMITS", "LOSSES", "MAX_WORK", "NORMS", "OPTIMIZERS", "PRESETS", "RunConfig",
-    "SEQUENCE_DATASETS", "field_names", "from_dict", "from_json", "from_query",
-    "hosted", "parse_query_lenient", "preset", "preset_descriptions", "validate",
+    "ACTIVATIONS", "ARCHS", "BIAS_INITS", "DEFAULT_LIMITS", "ConfigError", "DATASETS",
+    "DEVICES", "HOSTED_MAX_STEPS", "HOSTED_MAX_WORK", "INITS", "LIMITS", "LOSSES", "Limits",
+    "MAX_WORK", "NORMS", "OPTIMIZERS", "RunConfig", "SEQUENCE_DATASETS", "field_names",
+    "from_dict", "from_json", "from_query", "parse_query_lenient", "show_value", "validate",
 ]

@@ -1,7 +1,8 @@
 """Name -> callable tables: activations, their flat regions, initialisers, optimisers.
 
-Every name in ``core.config`` (ACTIVATIONS, INITS, OPTIMIZERS) has exactly one entry
-here; ``tests/test_registry.py`` keeps the two in step.
+The names and their one-line help come from ``core.choices`` (re-exported here as
+:func:`choices`); every name there has exactly one entry in these tables, and
+``tests/test_config.py`` keeps the two in step.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
+from core.choices import choices
 from core.config import RunConfig
 
 Act = Callable[[torch.Tensor], torch.Tensor]
@@ -171,47 +173,52 @@ def fold(w: torch.Tensor, k: int) -> torch.Tensor:
     return w
 
 
+InitFn = Callable[[tuple[int, int], RunConfig, torch.Generator], tuple[torch.Tensor, str]]
+
+
+def _torch_default(shape: tuple[int, int], cfg: RunConfig, g: torch.Generator):
+    # nn.Linear's own default, U[+-1/sqrt(n_in)] for W and b, drawn from *our* generator
+    # (nn.Linear would use the process-wide RNG, which sessions share).
+    return _uniform(shape, 1.0 / math.sqrt(shape[1]), g), "uniform"
+
+
+def _glorot_standard(shape: tuple[int, int], cfg: RunConfig, g: torch.Generator):
+    return _uniform(shape, 1.0 / math.sqrt(shape[1]), g), "zero"
+
+
+def _fold(shape: tuple[int, int], cfg: RunConfig, g: torch.Generator):
+    # the standard draw scaled by init_gain (gain sqrt(3) = variance 1/n), then folded
+    return fold(_uniform(shape, cfg.init_gain / math.sqrt(shape[1]), g), cfg.fold_k), "zero"
+
+
+#: init name -> (shape (n_out, n_in), cfg, generator) -> (weight, default bias kind).
+#: Bias kinds: "zero", "uniform" (U[+-1/sqrt(n_in)]), "normal1" (N(0, 1)), "normal_sigma_b".
+INITS: dict[str, InitFn] = {
+    "nielsen_large": lambda sh, cfg, g: (_normal(sh, 1.0, g), "normal1"),
+    "nielsen": lambda sh, cfg, g: (_normal(sh, 1.0 / math.sqrt(sh[1]), g), "normal1"),
+    "glorot_standard": _glorot_standard,
+    "xavier_uniform": lambda sh, cfg, g: (
+        _uniform(sh, cfg.init_gain * math.sqrt(6.0 / (sh[1] + sh[0])), g), "zero"),
+    "xavier_normal": lambda sh, cfg, g: (
+        _normal(sh, cfg.init_gain * math.sqrt(2.0 / (sh[1] + sh[0])), g), "zero"),
+    "he": lambda sh, cfg, g: (_normal(sh, cfg.init_gain * math.sqrt(2.0 / sh[1]), g), "zero"),
+    "lecun": lambda sh, cfg, g: (_normal(sh, cfg.init_gain * math.sqrt(1.0 / sh[1]), g),
+                                 "zero"),
+    "orthogonal": lambda sh, cfg, g: (cfg.init_gain * haar_orthogonal(sh[0], sh[1], g), "zero"),
+    "gaussian": lambda sh, cfg, g: (_normal(sh, cfg.sigma_w / math.sqrt(sh[1]), g),
+                                    "normal_sigma_b"),
+    "fold": _fold,
+    "identity": lambda sh, cfg, g: (cfg.init_gain * torch.eye(sh[0], sh[1]), "zero"),
+    "torch_default": _torch_default,
+}
+
+
 def init_layer(
     weight: torch.Tensor, bias: torch.Tensor | None, cfg: RunConfig, g: torch.Generator
 ) -> None:
     """Fill one layer's weight (n_out, n_in) and bias (n_out,) in place according to cfg."""
     n_out, n_in = weight.shape
-    name, gain = cfg.init, cfg.init_gain
-    shape = (n_out, n_in)
-    bias_default = "zero"
-    if name == "torch_default":
-        # nn.Linear's own default, U[+-1/sqrt(n_in)] for W and b, drawn from *our* generator
-        # (nn.Linear would use the process-wide RNG, which sessions share).
-        w = _uniform(shape, 1.0 / math.sqrt(n_in), g)
-        bias_default = "uniform"
-    elif name == "nielsen_large":
-        w = _normal(shape, 1.0, g)
-        bias_default = "normal1"
-    elif name == "nielsen":
-        w = _normal(shape, 1.0 / math.sqrt(n_in), g)
-        bias_default = "normal1"
-    elif name in ("glorot_standard", "fold"):
-        # fold: the standard draw scaled by init_gain (gain sqrt(3) = variance 1/n), then folded
-        w = _uniform(shape, (gain if name == "fold" else 1.0) / math.sqrt(n_in), g)
-        if name == "fold":
-            w = fold(w, cfg.fold_k)
-    elif name == "xavier_uniform":
-        w = _uniform(shape, gain * math.sqrt(6.0 / (n_in + n_out)), g)
-    elif name == "xavier_normal":
-        w = _normal(shape, gain * math.sqrt(2.0 / (n_in + n_out)), g)
-    elif name == "he":
-        w = _normal(shape, gain * math.sqrt(2.0 / n_in), g)
-    elif name == "lecun":
-        w = _normal(shape, gain * math.sqrt(1.0 / n_in), g)
-    elif name == "orthogonal":
-        w = gain * haar_orthogonal(n_out, n_in, g)
-    elif name == "gaussian":
-        w = _normal(shape, cfg.sigma_w / math.sqrt(n_in), g)
-        bias_default = "normal_sigma_b"
-    elif name == "identity":
-        w = gain * torch.eye(n_out, n_in)
-    else:  # pragma: no cover - config validation makes this unreachable
-        raise ValueError(f"unknown init {name!r}")
+    w, bias_default = INITS[cfg.init]((n_out, n_in), cfg, g)
     with torch.no_grad():
         weight.copy_(w)
         if bias is not None:
@@ -237,19 +244,22 @@ def _bias(cfg: RunConfig, n_in: int, n_out: int, default: str, g: torch.Generato
 
 # ---- optimisers -----------------------------------------------------------------------------
 
+#: optimiser name -> (cfg, params) -> torch optimiser. L2 is added to the gradients by
+#: train.py (Nielsen's lambda/n), not through weight_decay, so one formula holds for all.
+OPTIMIZERS: dict[str, Callable[[RunConfig, list], torch.optim.Optimizer]] = {
+    "sgd": lambda cfg, ps: torch.optim.SGD(ps, lr=cfg.lr, foreach=True),
+    "momentum": lambda cfg, ps: torch.optim.SGD(ps, lr=cfg.lr, momentum=cfg.momentum,
+                                                foreach=True),
+    "adam": lambda cfg, ps: torch.optim.Adam(ps, lr=cfg.lr, foreach=True),
+}
+
+
 def make_optimizer(cfg: RunConfig, params: Iterable[torch.nn.Parameter]) -> torch.optim.Optimizer:
-    """SGD / momentum / Adam. L2 is added to the gradients by train.py (Nielsen's lambda/n),
-    not through weight_decay, so the same formula holds for every optimiser."""
-    params = list(params)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, foreach=True)
-    if cfg.optimizer == "momentum":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, foreach=True)
-    return torch.optim.Adam(params, lr=cfg.lr, foreach=True)
+    """The optimiser ``cfg.optimizer`` names, over ``params``."""
+    return OPTIMIZERS[cfg.optimizer](cfg, list(params))
 
 
-OPTIMIZERS = ("sgd", "momentum", "adam")
-INITS = (
-    "nielsen_large", "nielsen", "glorot_standard", "xavier_uniform", "xavier_normal", "he",
-    "lecun", "orthogonal", "gaussian", "fold", "identity", "torch_default",
-)
+__all__ = [
+    "ACTIVATIONS", "ACT_RANGE", "INITS", "OPTIMIZERS", "SAT_FRACTION", "act_prime", "choices",
+    "fold", "haar_orthogonal", "init_layer", "make_optimizer", "saturated", "saturated_count",
+]

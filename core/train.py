@@ -1,5 +1,6 @@
-"""run(config) -> Iterator[Snapshot]: the training loop. Pure: no printing, no files, no
-threads, no process-wide torch switches (each run draws from its own torch.Generator).
+"""The training loop: ``steps(config)`` yields after every optimiser step (a Snapshot or
+None), ``run(config)`` only the Snapshots. Pure: no printing, no files, no threads, no
+process-wide torch switches (each run draws from its own torch.Generator).
 
 Step semantics: the snapshot for step s describes the network after s updates, measured
 on the batch of update s+1 before it is applied; step 0 is the initialisation. With
@@ -9,14 +10,15 @@ on the batch of update s+1 before it is applied; step 0 is the initialisation. W
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from core import data as data_mod
+from core import progress
 from core.config import RunConfig
 from core.models import Taps, build
 from core.probes import act_edges, grad_edges, measure
@@ -24,6 +26,10 @@ from core.registry import make_optimizer
 from core.snapshot import RunResult, Snapshot
 
 EVAL_MAX = 512   # test examples evaluated per snapshot (a fixed prefix of the test set)
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]   # (out, y) -> batch-mean loss
+#: Called at every snapshot with (model, taps), after backward and before the update.
+Probe = Callable[[torch.nn.Module, Taps], None]
 
 
 @dataclass
@@ -49,8 +55,9 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def _loss_fn(cfg: RunConfig, task: str, n_out: int):
-    """(logits, y) -> scalar batch-mean loss, per Nielsen / Glorot conventions."""
+def loss_function(cfg: RunConfig, task: str, n_out: int) -> LossFn:
+    """(logits, y) -> scalar batch-mean loss, per Nielsen / Glorot conventions: the one
+    every run and study uses (``task`` and ``n_out`` from the dataset)."""
     if task == "regression":
         # 0.5 * ||y - out||^2 summed over outputs, mean over the batch.
         return lambda out, y: 0.5 * ((out - y) ** 2).sum(1).mean()
@@ -83,31 +90,80 @@ def _first_bad_layer(model: torch.nn.Module, taps: Taps, loss: torch.Tensor) -> 
     return "unknown"
 
 
-def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]:
-    """Train cfg's network, yielding a Snapshot every ``every`` steps (and at step 0 and
-    the last step). Stops cleanly after a snapshot with ``diverged=True`` on NaN/inf."""
+class _Spectra:
+    """The last weight / Jacobian spectra of a run and the step they were measured at."""
+
+    def __init__(self) -> None:
+        self.step: int | None = None
+        self.weights: list[np.ndarray | None] = []
+        self.jlog: np.ndarray | None = None
+        self.workspace: dict[str, torch.Tensor] = {}     # probes' scratch tensors, reused
+
+
+@dataclass
+class _Run:
+    """What one run builds once and every step and snapshot reads: the model and its
+    optimiser, the data, the loss, the fixed histogram edges, the evaluation tensors, and
+    the state carried between snapshots (the last spectra, the last evaluation step)."""
+
+    cfg: RunConfig
+    g: torch.Generator                  # the run's own RNG (init, then batch order)
+    ds: data_mod.Dataset
+    model: torch.nn.Module
+    opt: torch.optim.Optimizer
+    loss_fn: LossFn
+    params: list[torch.nn.Parameter]
+    weights: list[torch.Tensor]         # weight matrices: hidden layers, then the output
+    batch_size: int                     # rows per step (n_train for full batch)
+    x_test: torch.Tensor                # the first EVAL_MAX test examples
+    y_test: torch.Tensor
+    jac_x: torch.Tensor                 # the one input of the Jacobian spectrum
+    act_edges: np.ndarray
+    grad_edges: np.ndarray
+    t0: float                           # perf_counter() at the start
+    spec: _Spectra = field(default_factory=_Spectra)
+    last_eval: int | None = None        # the last step the test set was evaluated at
+
+    @property
+    def classification(self) -> bool:
+        return self.ds.task == "classification"
+
+
+def _start(cfg: RunConfig) -> _Run:
     device = resolve_device(cfg.device)
     g = torch.Generator().manual_seed(cfg.seed)          # this run's own RNG (CPU)
     ds = data_mod.load(cfg, device)
     model = build(cfg, ds.n_in, ds.n_out, g).to(device)
     model.train()
-    opt = make_optimizer(cfg, model.parameters())
-    loss_fn = _loss_fn(cfg, ds.task, ds.n_out)
-    params = [p for p in model.parameters()]
-    weights = model.weights()
-    l2_scale = cfg.l2 / ds.x_train.shape[0]
     n = ds.x_train.shape[0]
-    bs = n if cfg.batch_size in (0, n) else cfg.batch_size
-    classification = ds.task == "classification"
-    x_test, y_test = ds.x_test[:EVAL_MAX], ds.y_test[:EVAL_MAX]
-    jac_x = (ds.x_test if ds.x_test.shape[0] else ds.x_train)[0]
-    ae, ge = act_edges(cfg), grad_edges(cfg)
-    t0 = time.perf_counter()
+    return _Run(
+        cfg=cfg, g=g, ds=ds, model=model, opt=make_optimizer(cfg, model.parameters()),
+        loss_fn=loss_function(cfg, ds.task, ds.n_out), params=list(model.parameters()),
+        weights=model.weights(), batch_size=n if cfg.batch_size in (0, n) else cfg.batch_size,
+        x_test=ds.x_test[:EVAL_MAX], y_test=ds.y_test[:EVAL_MAX],
+        jac_x=(ds.x_test if ds.x_test.shape[0] else ds.x_train)[0],
+        act_edges=act_edges(cfg), grad_edges=grad_edges(cfg), t0=time.perf_counter())
+
+
+def steps(cfg: RunConfig, control: RunControl | None = None, *,
+          probe: Probe | None = None) -> Iterator[Snapshot | None]:
+    """Train cfg's network one optimiser step per item: for each step 0..cfg.steps, one
+    item once that step's batch has been forward- and back-propagated (before its update):
+    the Snapshot when one is taken there (every ``every`` steps, the first and the last
+    step), else None. A run that does not diverge yields ``cfg.steps + 1`` items; on
+    NaN/inf the last item is a Snapshot with ``diverged=True``.
+
+    ``probe(model, taps)``, if given, is called at every snapshot after backward and before
+    the update (gradients in place): a study measures there what a Snapshot does not carry.
+    Every step is also a ``core.progress`` point (a no-op unless someone listens).
+    """
+    r = _start(cfg)
+    ds, model, opt, loss_fn, weights = r.ds, r.model, r.opt, r.loss_fn, r.weights
+    l2_scale = cfg.l2 / ds.x_train.shape[0]
+    n, bs = ds.x_train.shape[0], r.batch_size
     perm: torch.Tensor | None = None
     pos = n
     lr = cfg.lr
-    spec = _Spectra()
-    last_eval: int | None = None            # the last step the test set was evaluated at
 
     for step in range(cfg.steps + 1):
         every = (control.every if control and control.every else None) or cfg.every
@@ -120,7 +176,7 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
             xb, yb = ds.x_train, ds.y_train
         else:
             if pos + bs > n:
-                perm = torch.randperm(n, generator=g).to(device)
+                perm = torch.randperm(n, generator=r.g).to(ds.x_train.device)
                 pos = 0
             idx = perm[pos:pos + bs]
             pos += bs
@@ -130,7 +186,7 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
         loss = loss_fn(out, yb)
         opt.zero_grad(set_to_none=True)       # backward then writes fresh grads: no += pass
         loss.backward()
-        grads = [p.grad for p in params if p.grad is not None]
+        grads = [p.grad for p in r.params if p.grad is not None]
         if l2_scale:
             torch._foreach_add_([w.grad for w in weights], weights, alpha=l2_scale)
         gnorm = None
@@ -152,19 +208,18 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
             loss = loss_fn(out, yb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            grads = [p.grad for p in params if p.grad is not None]
+            grads = [p.grad for p in r.params if p.grad is not None]
             norms = None
+        progress.step(step, cfg.steps)
         if snap or not finite:
-            fresh = finite and _due(spec.step, step, cfg.spectrum_every, cfg.steps)
-            evaluate = not finite or _due(last_eval, step, cfg.eval_every, cfg.steps)
-            if evaluate:
-                last_eval = step
-            yield _snapshot(model, taps, cfg, ds, out, yb, loss,
-                            x_test if evaluate else x_test[:0], y_test, jac_x,
-                            lr, bs, step, t0, ae, ge, classification, finite, loss_fn,
-                            spec, fresh, norms)
+            if probe is not None:
+                probe(model, taps)
+            yield _snapshot(r, taps=taps, out=out, yb=yb, loss=loss, lr=lr, step=step,
+                            finite=finite, grad_norms=norms)
             if not finite:
                 return
+        else:
+            yield None
         if step == cfg.steps:
             return
         if cfg.clip_value:
@@ -178,6 +233,16 @@ def run(cfg: RunConfig, control: RunControl | None = None) -> Iterator[Snapshot]
         opt.step()
 
 
+def run(cfg: RunConfig, control: RunControl | None = None, *,
+        probe: Probe | None = None) -> Iterator[Snapshot]:
+    """Train cfg's network, yielding a Snapshot every ``every`` steps (and at step 0 and
+    the last step): :func:`steps` without its Nones. Stops cleanly after a snapshot with
+    ``diverged=True`` on NaN/inf."""
+    for snap in steps(cfg, control, probe=probe):
+        if snap is not None:
+            yield snap
+
+
 def _due(last: int | None, step: int, every_n: int, final_step: int) -> bool:
     """A slow statistic (spectra, test metrics) is measured at the first snapshot, at the
     last step, and at the first snapshot of every block of ``every_n`` steps (0: always)."""
@@ -186,40 +251,37 @@ def _due(last: int | None, step: int, every_n: int, final_step: int) -> bool:
     return step // every_n > last // every_n
 
 
-class _Spectra:
-    """The last weight / Jacobian spectra of a run and the step they were measured at."""
-
-    def __init__(self) -> None:
-        self.step: int | None = None
-        self.weights: list[np.ndarray | None] = []
-        self.jlog: np.ndarray | None = None
-        self.workspace: dict[str, torch.Tensor] = {}     # probes' scratch tensors, reused
-
-
-def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs, step, t0,
-              ae, ge, classification, finite, loss_fn, spec: _Spectra, fresh: bool,
-              grad_norms: dict[int, torch.Tensor] | None = None) -> Snapshot:
+def _snapshot(r: _Run, *, taps: Taps, out: torch.Tensor, yb: torch.Tensor,
+              loss: torch.Tensor, lr: float, step: int, finite: bool,
+              grad_norms: dict[int, torch.Tensor] | None) -> Snapshot:
+    """Measure step ``step`` (after backward, before the update). Spectra and the test set
+    follow their own cadences (``_due``); on NaN/inf the test set is always evaluated."""
+    cfg, model, spec = r.cfg, r.model, r.spec
+    fresh = finite and _due(spec.step, step, cfg.spectrum_every, cfg.steps)
+    evaluate = not finite or _due(r.last_eval, step, cfg.eval_every, cfg.steps)
+    if evaluate:
+        r.last_eval = step
     extra: dict[str, torch.Tensor] = {"loss": loss.detach()}
-    if classification:
+    if r.classification:
         extra["train_acc"] = (out.detach().argmax(1) == yb).float().mean()
-    if x_test.shape[0]:
+    if evaluate and r.x_test.shape[0]:
         was_training = model.training
         model.eval()
         with torch.no_grad():
-            tout, _ = model(x_test)
-            extra["test_loss"] = loss_fn(tout, y_test).detach()
-            if classification:
-                extra["test_acc"] = (tout.argmax(1) == y_test).float().mean()
+            tout, _ = model(r.x_test)
+            extra["test_loss"] = r.loss_fn(tout, r.y_test).detach()
+            if r.classification:
+                extra["test_acc"] = (tout.argmax(1) == r.y_test).float().mean()
         model.train(was_training)
     jlog = None
     if fresh and cfg.jacobian and cfg.arch == "mlp":
         from core.spectrum import product_log_singular_values
 
         model.eval()
-        jlog = product_log_singular_values(model.jacobian_factors(jac_x))
+        jlog = product_log_singular_values(model.jacobian_factors(r.jac_x))
         model.train()
-    m = measure(model, taps, cfg, lr, bs, extra, jlog, spectra=fresh, workspace=spec.workspace,
-                grad_norms=grad_norms)
+    m = measure(model, taps, cfg, lr, r.batch_size, extra, jlog, spectra=fresh,
+                workspace=spec.workspace, grad_norms=grad_norms)
     v = m.values
     if fresh:
         spec.step = step
@@ -237,12 +299,12 @@ def _snapshot(model, taps, cfg, ds, out, yb, loss, x_test, y_test, jac_x, lr, bs
         test_accuracy=float(v["test_acc"]) if "test_acc" in v else None,
         test_loss=float(v["test_loss"]) if "test_loss" in v else None,
         layers=m.layers,
-        elapsed_s=time.perf_counter() - t0,
+        elapsed_s=time.perf_counter() - r.t0,
         jacobian_log_singular_values=jl,
         jacobian_singular_values=None if jl is None else _exp(jl),
         spectrum_step=spec.step,
         time_grad_norms=v.get("time"),
-        act_edges=ae, grad_edges=ge,
+        act_edges=r.act_edges, grad_edges=r.grad_edges,
         diverged=not finite,
         diverged_layer=diverged_layer,
         message=None if finite else
@@ -265,4 +327,5 @@ def run_all(cfg: RunConfig) -> RunResult:
     return res
 
 
-__all__ = ["RunControl", "resolve_device", "run", "run_all"]
+__all__ = ["EVAL_MAX", "LossFn", "Probe", "RunControl", "loss_function", "resolve_device",
+           "run", "run_all", "steps"]

@@ -1,22 +1,28 @@
 """Architecture boundaries, checked on the syntax tree of every .py file that exists.
 
-* core/ is UI-free: it never imports streamlit, plotly or app.
+* core/ is the engine: it never imports streamlit, plotly, app, tests or tools -- at module
+  level or inside a function, absolutely, relatively or through ``import_module("...")``;
+  and importing every core module loads none of them (checked in a fresh interpreter).
 * app/ holds no training maths: no ``.backward()``, no ``torch.optim``/``optim.X``, no
   ``torch.autograd``, no ``.zero_grad()`` -- training and gradients live in core.
 
-The checkers themselves are tested on small snippets, so these tests assert something even
-while app/ has no Python files yet.
+The checkers themselves are tested on small snippets, so a checker that flags nothing
+cannot pass these tests by accident.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from tests.ast_helpers import dotted
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
-FORBIDDEN_IN_CORE = ("streamlit", "plotly", "app")
+FORBIDDEN_IN_CORE = ("streamlit", "plotly", "app", "tests", "tools")
 FORBIDDEN_CALL_ATTRS = ("backward", "zero_grad")
 FORBIDDEN_MODULES_IN_APP = ("torch.optim", "torch.autograd")
 
@@ -34,32 +40,33 @@ def _matches(module: str, banned: tuple[str, ...]) -> bool:
     return any(module == b or module.startswith(b + ".") for b in banned)
 
 
-def _dotted(node: ast.AST) -> str | None:
-    """``torch.optim.SGD`` -> "torch.optim.SGD"; None for anything but a Name/Attribute chain."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return None
+
+def module_package(path: Path) -> str:
+    """The package a file belongs to: core/experiments/x.py -> "core.experiments"."""
+    return ".".join(path.relative_to(REPO_ROOT).parent.parts)
 
 
-def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
-    """Every module a file imports: import X, from X import Y (as X.Y too), import_module("X")."""
+def imported_modules(tree: ast.AST, package: str = "") -> list[tuple[int, str]]:
+    """Every module a file imports, anywhere in it (functions included): import X, from X
+    import Y (as X.Y too), import_module("X"). Relative imports are resolved against
+    ``package`` (the file's own package)."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:  # relative import inside the same package
-                continue
             mod = node.module or ""
+            if node.level:
+                parts = package.split(".") if package else []
+                up = len(parts) - (node.level - 1)
+                if up < 0:          # climbs out of the tree: name it as written
+                    mod = "." * node.level + mod
+                else:
+                    mod = ".".join([*parts[:up], *([mod] if mod else [])])
             found.append((node.lineno, mod))
             found += [(node.lineno, f"{mod}.{alias.name}") for alias in node.names]
         elif isinstance(node, ast.Call):
-            name = _dotted(node.func)
+            name = dotted(node.func)
             if (
                 name in ("__import__", "importlib.import_module", "import_module")
                 and node.args
@@ -70,11 +77,11 @@ def imported_modules(tree: ast.AST) -> list[tuple[int, str]]:
     return found
 
 
-def core_violations(tree: ast.AST) -> list[str]:
+def core_violations(tree: ast.AST, package: str = "core") -> list[str]:
     return [
         f"line {line}: imports {mod}"
-        for line, mod in imported_modules(tree)
-        if _matches(mod, FORBIDDEN_IN_CORE)
+        for line, mod in imported_modules(tree, package)
+        if _matches(mod, FORBIDDEN_IN_CORE) or mod.startswith(".")
     ]
 
 
@@ -97,7 +104,7 @@ def app_violations(tree: ast.AST) -> list[str]:
         ):
             out.append(f"line {node.lineno}: calls .{node.func.attr}()")
         elif isinstance(node, ast.Attribute):
-            name = _dotted(node)
+            name = dotted(node)
             if name is None:
                 continue
             head = name.split(".")[0]
@@ -117,8 +124,25 @@ def test_core_has_python_files() -> None:
 
 @pytest.mark.parametrize("path", py_files("core"), ids=lambda p: str(p.relative_to(REPO_ROOT)))
 def test_core_imports_no_ui(path: Path) -> None:
-    problems = core_violations(parse(path))
-    assert not problems, f"{path.relative_to(REPO_ROOT)} must stay UI-free: {problems}"
+    problems = core_violations(parse(path), module_package(path))
+    assert not problems, (f"{path.relative_to(REPO_ROOT)} must import nothing from "
+                          f"{', '.join(FORBIDDEN_IN_CORE)}: {problems}")
+
+
+def test_importing_all_of_core_loads_no_ui_app_tests_or_tools() -> None:
+    """What the syntax cannot see (an import by a computed name): import every core module
+    in a fresh interpreter and look at what got loaded."""
+    code = (
+        "import pkgutil, sys, importlib, core\n"
+        "for m in pkgutil.walk_packages(core.__path__, 'core.'):\n"
+        "    importlib.import_module(m.name)\n"
+        f"bad = {FORBIDDEN_IN_CORE!r}\n"
+        "print(sorted(n for n in sys.modules if n.split('.')[0] in bad))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "[]", f"importing core loaded: {out.stdout.strip()}"
 
 
 def test_app_has_no_training_maths() -> None:
@@ -143,10 +167,18 @@ def test_app_has_no_training_maths() -> None:
         "import app.views",
         "import importlib\nst = importlib.import_module('streamlit')",
         "def f():\n    import streamlit\n",
+        "from tests import bench",
+        "import tests.conftest",
+        "import tools.bench",
+        "def bench():\n    from tools.server import serving\n",
+        "import importlib\nb = importlib.import_module('tools.bench')",
+        "from ...app import main",         # from core.experiments up to the top: app
+        "from ...tools import bench",
+        "from .... import anything",       # climbs out of the tree
     ],
 )
 def test_core_checker_flags(src: str) -> None:
-    assert core_violations(ast.parse(src))
+    assert core_violations(ast.parse(src), "core.experiments")
 
 
 @pytest.mark.parametrize(
@@ -155,11 +187,14 @@ def test_core_checker_flags(src: str) -> None:
         "import torch\nimport numpy as np\nfrom core.config import RunConfig",
         "from . import snapshot",
         "import applications_helper",  # not the app package
+        "import toolz",                # not the tools package
+        "from .. import train",        # core.experiments -> core
+        "from ..experiments.spectra import log_spread",
         "x = {'streamlit': 1}",
     ],
 )
 def test_core_checker_allows(src: str) -> None:
-    assert not core_violations(ast.parse(src))
+    assert not core_violations(ast.parse(src), "core.experiments")
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""RunConfig: validation names the field and the range; round trips; presets."""
+"""RunConfig: validation names the field and the range; the hosted limits; round trips;
+presets; the one table of choice names."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ import pytest
 
 from core.config import (
     LIMITS,
-    PRESETS,
     ConfigError,
+    Limits,
     RunConfig,
     from_dict,
     from_json,
     from_query,
     parse_query_lenient,
-    preset,
+    validate,
 )
+from core.presets import PRESETS, preset
 
 
 def test_defaults_valid_and_frozen() -> None:
@@ -43,12 +45,37 @@ def test_work_cap() -> None:
                   n_test=1000)
 
 
-def test_hosted_profile_tightens(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_hosted_limits_tighten() -> None:
     cfg = dict(depth=500, width=256, batch_size=256, n_train=1000)
-    RunConfig(**cfg)
-    monkeypatch.setenv("GRADLAB_PROFILE", "hosted")
+    validate(RunConfig(**cfg))
     with pytest.raises(ConfigError, match="cap"):
-        RunConfig(**cfg)
+        validate(RunConfig(**cfg), Limits.hosted())
+    with pytest.raises(ConfigError, match="cap"):
+        from_dict(cfg, limits=Limits.hosted())
+    with pytest.raises(ConfigError, match="steps: 30000 exceeds the hosted cap of 20000"):
+        from_query("steps=30000", limits=Limits.hosted())
+    # The lenient parser drops the key over the cap and keeps the others.
+    got, errors = parse_query_lenient("steps=30000&depth=3", limits=Limits.hosted())
+    assert got.depth == 3 and got.steps == RunConfig().steps
+    assert len(errors) == 1 and errors[0].startswith("steps:")
+    for name in PRESETS:                       # every preset runs on the hosted instance
+        validate(preset(name), Limits.hosted())
+
+
+def test_config_reads_no_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The same config passes or fails the same way whatever the environment says; only
+    # the app, which knows it is hosted, passes Limits.hosted().
+    monkeypatch.setenv("GRADLAB_PROFILE", "hosted")
+    RunConfig(depth=500, width=256, batch_size=256, n_train=1000, steps=30_000)
+
+
+def test_app_env_gives_the_hosted_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.env import run_limits
+
+    monkeypatch.delenv("GRADLAB_PROFILE", raising=False)
+    assert run_limits() == Limits()
+    monkeypatch.setenv("GRADLAB_PROFILE", " Hosted ")
+    assert run_limits() == Limits.hosted()
 
 
 def test_sequence_rules() -> None:
@@ -103,3 +130,34 @@ def test_registry_matches_config_names() -> None:
     assert set(registry.INITS) == set(config.INITS)
     assert set(registry.OPTIMIZERS) == set(config.OPTIMIZERS)
     assert set(registry.ACT_RANGE) == set(config.ACTIVATIONS)
+
+
+def test_one_table_of_choices() -> None:
+    # config's allowed values are the table's names, in the table's order, and every name
+    # has a one-line help text (the controls show it).
+    from core import config, registry
+    from core.choices import KINDS, choices
+
+    assert registry.choices is choices
+    for kind, names in [("arch", config.ARCHS), ("activation", config.ACTIVATIONS),
+                        ("init", config.INITS), ("bias_init", config.BIAS_INITS),
+                        ("norm", config.NORMS), ("dataset", config.DATASETS),
+                        ("loss", config.LOSSES), ("optimizer", config.OPTIMIZERS),
+                        ("device", config.DEVICES)]:
+        table = choices(kind)
+        assert kind in KINDS and tuple(table) == names, kind
+        assert all(h and "\n" not in h and len(h) < 80 for h in table.values()), kind
+    assert choices("init")["he"] == "N(0, 2/n_in): Kaiming He, for ReLU"
+    with pytest.raises(KeyError):
+        choices("colour")
+
+
+def test_config_imports_no_torch() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import core.config, core.presets, core.choices, sys; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.strip() == "False"

@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from core import data as data_mod
-from core.config import RunConfig, preset
+from core.config import RunConfig
 from core.models import build
+from core.presets import preset
 from core.registry import fold, haar_orthogonal, init_layer
-from core.train import RunControl, run, run_all
+from core.snapshot import Snapshot
+from core.train import RunControl, run, run_all, steps
 
 
 def _model_and_data(cfg: RunConfig):
@@ -192,14 +194,70 @@ def test_steps0_measures_init_only() -> None:
 
 def test_snapshot_cadence_and_live_lr() -> None:
     ctl = RunControl()
-    steps = []
+    taken = []
     gen = run(RunConfig(depth=2, width=8, steps=25, every=10, lr=0.1), ctl)
     for s in gen:
-        steps.append(s.step)
+        taken.append(s.step)
         ctl.lr = 0.05
         if s.step > 0:
             assert s.layers[0].update_ratio > 0
-    assert steps == [0, 10, 20, 25]
+    assert taken == [0, 10, 20, 25]
+
+
+def _same_snapshot(a: Snapshot, b: Snapshot) -> None:
+    """Equal in every measured number (the wall-clock ``elapsed_s`` aside)."""
+    ja, jb = a.to_json(), b.to_json()
+    ja.pop("elapsed_s"), jb.pop("elapsed_s")
+    assert ja == jb, a.step
+
+
+@pytest.mark.parametrize("cfg", [
+    RunConfig(depth=2, width=8, steps=25, every=10, n_train=64, n_test=16, batch_size=16),
+    RunConfig(depth=3, width=8, steps=7, every=3, jacobian=True, clip_norm=0.5,
+              optimizer="adam", n_train=64, n_test=16, batch_size=0),
+], ids=["minibatch", "full-batch-clipped"])
+def test_steps_yields_once_per_step_and_run_is_its_snapshots(cfg: RunConfig) -> None:
+    """``steps()`` yields after every optimiser step (cfg.steps + 1 items for a run that does
+    not diverge), a Snapshot where one is taken and None elsewhere; ``run()`` is exactly
+    those Snapshots, step for step."""
+    items = list(steps(cfg))
+    assert len(items) == cfg.steps + 1
+    assert isinstance(items[0], Snapshot) and items[0].step == 0
+    taken = [k for k, s in enumerate(items) if s is not None]
+    assert taken == sorted(set(range(0, cfg.steps + 1, cfg.every)) | {cfg.steps})
+    assert all(items[k].step == k for k in taken)
+    snaps = [s for s in items if s is not None]
+    ref = list(run(cfg))
+    assert [s.step for s in snaps] == [s.step for s in ref]
+    for a, b in zip(snaps, ref, strict=True):
+        _same_snapshot(a, b)
+
+
+def test_steps_stops_at_the_diverged_snapshot() -> None:
+    cfg = preset("exploding-lr").replace(every=10_000)
+    items = list(steps(cfg))
+    res = run_all(cfg)
+    assert res.diverged_at is not None
+    assert len(items) == res.diverged_at + 1 and items[-1].diverged
+    assert [s.step for s in items if s is not None] == [0, res.diverged_at]
+
+
+def test_probe_sees_every_snapshot_before_the_update() -> None:
+    """The probe runs at each snapshot with the gradients in place and the weights of that
+    step (the update comes after): its view of layer 1 matches the snapshot's."""
+    cfg = RunConfig(depth=2, width=8, steps=6, every=3, n_train=64, n_test=16,
+                    batch_size=16, l2=0.0)
+    seen: list[tuple[float, float]] = []
+
+    def probe(model: torch.nn.Module, taps) -> None:
+        w = model.weights()[0]
+        seen.append((float(w.grad.norm()), float(w.detach().norm())))
+
+    snaps = list(run(cfg, probe=probe))
+    assert len(seen) == len(snaps) == 3
+    for (gn, wn), s in zip(seen, snaps, strict=True):
+        assert gn == pytest.approx(s.layers[0].weight_grad_norm, rel=1e-5)
+        assert wn == pytest.approx(s.layers[0].weight_norm, rel=1e-5)
 
 
 def test_depth_1000_one_instrumented_step() -> None:

@@ -4,24 +4,22 @@ the outcome is a valid RunConfig or a ConfigError with a clear one-line message.
 The contract checked on every example (issue 6, "zero tracebacks, every rejection a clear
 message"):
 - ``from_dict`` / ``from_query`` / ``from_json`` return a RunConfig that passes
-  ``validate`` under the active profile, or raise ``ConfigError`` -- never another type;
+  ``validate`` under the limits given, or raise ``ConfigError`` -- never another type;
 - a ConfigError's text starts with ``"<field>: "`` where field is a RunConfig field,
   ``config`` or ``preset`` (or the unknown key itself, for "unknown field"), is one line,
   and is shorter than 300 characters;
 - ``parse_query_lenient`` never raises, returns a valid config and one-line messages;
 - valid configs round-trip through ``to_query`` / ``from_query`` (and the lenient parser).
 
-Both profiles are exercised: the default one and ``GRADLAB_PROFILE=hosted``.
+Both profiles are exercised: the default limits and ``Limits.hosted()`` (what the hosted
+app passes).
 About 3,450 examples in all: ~15 s of CPU on an idle core.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import os
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -30,9 +28,10 @@ from hypothesis import strategies as st
 
 from core import config as C
 from core.config import (
+    DEFAULT_LIMITS,
     LIMITS,
-    PRESETS,
     ConfigError,
+    Limits,
     RunConfig,
     field_names,
     from_dict,
@@ -41,6 +40,7 @@ from core.config import (
     parse_query_lenient,
     validate,
 )
+from core.presets import PRESETS, preset
 
 FIELDS = frozenset(field_names())
 MAX_MESSAGE = 300
@@ -50,21 +50,9 @@ FAST = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 # ---- the contract -------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def profile(hosted: bool) -> Iterator[None]:
-    """Run under GRADLAB_PROFILE=hosted (or none); restore the environment afterwards."""
-    old = os.environ.get("GRADLAB_PROFILE")
-    if hosted:
-        os.environ["GRADLAB_PROFILE"] = "hosted"
-    else:
-        os.environ.pop("GRADLAB_PROFILE", None)
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("GRADLAB_PROFILE", None)
-        else:
-            os.environ["GRADLAB_PROFILE"] = old
+def limits_for(hosted: bool) -> Limits:
+    """The limits the hosted app passes, or the defaults (CLI, local app)."""
+    return Limits.hosted() if hosted else DEFAULT_LIMITS
 
 
 def check_message(text: str, field: str | None = None) -> None:
@@ -78,9 +66,9 @@ def check_message(text: str, field: str | None = None) -> None:
     assert head.strip(), f"message starts with an empty name: {text!r}"
 
 
-def check_config(cfg: object) -> RunConfig:
+def check_config(cfg: object, limits: Limits = DEFAULT_LIMITS) -> RunConfig:
     assert isinstance(cfg, RunConfig), f"not a RunConfig: {cfg!r}"
-    validate(cfg)  # raises ConfigError if the returned config is not valid
+    validate(cfg, limits)  # raises ConfigError if the returned config is not valid
     for f, typ in C._TYPES.items():
         v = getattr(cfg, f)
         if typ == "float":
@@ -88,22 +76,22 @@ def check_config(cfg: object) -> RunConfig:
     return cfg
 
 
-def outcome(fn, *args: Any, **kwargs: Any) -> RunConfig | None:
-    """The config, or None after checking the ConfigError. Any other exception propagates
-    and fails the test with its traceback."""
+def outcome(fn, arg: Any, limits: Limits = DEFAULT_LIMITS) -> RunConfig | None:
+    """The config ``fn(arg, limits=limits)`` gives, or None after checking the ConfigError.
+    Any other exception propagates and fails the test with its traceback."""
     try:
-        cfg = fn(*args, **kwargs)
+        cfg = fn(arg, limits=limits)
     except ConfigError as e:
         check_message(str(e), e.field)
         return None
-    return check_config(cfg)
+    return check_config(cfg, limits)
 
 
-def check_lenient(query: Any) -> RunConfig:
-    result = parse_query_lenient(query)  # must never raise
+def check_lenient(query: Any, limits: Limits = DEFAULT_LIMITS) -> RunConfig:
+    result = parse_query_lenient(query, limits=limits)  # must never raise
     assert isinstance(result, tuple) and len(result) == 2, result
     cfg, errors = result
-    check_config(cfg)
+    check_config(cfg, limits)
     assert isinstance(errors, list)
     for msg in errors:
         assert isinstance(msg, str)
@@ -289,8 +277,7 @@ profiles = st.booleans()
 @example(d={"": 1}, hosted=False)
 @example(d={"input_dim": 10**400}, hosted=False)
 def test_from_dict_valid_or_clear_error(d: dict, hosted: bool) -> None:
-    with profile(hosted):
-        outcome(from_dict, d)
+    outcome(from_dict, d, limits_for(hosted))
 
 
 @settings(max_examples=150, **FAST)
@@ -309,32 +296,28 @@ def test_from_dict_rejects_non_mappings(obj: Any) -> None:
 @example(q="depth=" + "9" * 400, hosted=True)
 @example(q="preset=" + "x" * 300, hosted=False)
 def test_from_query_valid_or_clear_error(q: str, hosted: bool) -> None:
-    with profile(hosted):
-        outcome(from_query, q)
+    outcome(from_query, q, limits_for(hosted))
 
 
 @settings(max_examples=250, **FAST)
 @given(m=query_mappings, hosted=profiles)
 @example(m={"depth": []}, hosted=False)
 def test_from_query_mapping_valid_or_clear_error(m: dict, hosted: bool) -> None:
-    with profile(hosted):
-        outcome(from_query, m)
+    outcome(from_query, m, limits_for(hosted))
 
 
 @settings(max_examples=500, **FAST)
 @given(q=query_strings(), hosted=profiles)
 @example(q="depth=abc&width=32&lr=nan&preset=nope&zzz=1&a%0Ab=2", hosted=False)
 def test_lenient_query_never_raises(q: str, hosted: bool) -> None:
-    with profile(hosted):
-        check_lenient(q)
+    check_lenient(q, limits_for(hosted))
 
 
 @settings(max_examples=250, **FAST)
 @given(m=query_mappings, hosted=profiles)
 @example(m={"depth": []}, hosted=False)
 def test_lenient_mapping_never_raises(m: dict, hosted: bool) -> None:
-    with profile(hosted):
-        check_lenient(m)
+    check_lenient(m, limits_for(hosted))
 
 
 @settings(max_examples=500, **FAST)
@@ -342,32 +325,30 @@ def test_lenient_mapping_never_raises(m: dict, hosted: bool) -> None:
 @example(text='{"depth": ' + "1" * 5000 + "}", hosted=False)
 @example(text="[" * 100_000, hosted=False)
 def test_from_json_valid_or_clear_error(text: str, hosted: bool) -> None:
-    with profile(hosted):
-        outcome(from_json, text)
+    outcome(from_json, text, limits_for(hosted))
 
 
 @settings(max_examples=300, **FAST)
 @given(cfg=valid_configs(), hosted=profiles)
 def test_valid_configs_round_trip_through_the_url(cfg: RunConfig, hosted: bool) -> None:
-    with profile(hosted):
-        try:
-            validate(cfg)
-        except ConfigError:
-            return  # valid by default but over a hosted cap: nothing to round-trip
-        assert from_query(cfg.to_query()) == cfg
-        assert from_query(cfg.to_query(only_changed=False)) == cfg
-        assert from_json(cfg.to_json()) == cfg
-        assert from_dict(cfg.to_dict()) == cfg
+    lim = limits_for(hosted)
+    try:
+        validate(cfg, lim)
+    except ConfigError:
+        return  # valid by default but over a hosted cap: nothing to round-trip
+    assert from_query(cfg.to_query(), limits=lim) == cfg
+    assert from_query(cfg.to_query(only_changed=False), limits=lim) == cfg
+    assert from_json(cfg.to_json(), limits=lim) == cfg
+    assert from_dict(cfg.to_dict(), limits=lim) == cfg
 
 
 @settings(max_examples=200, **FAST)
 @given(cfg=valid_configs())
-@example(cfg=C.preset("rnn-long"))
+@example(cfg=preset("rnn-long"))
 @example(cfg=RunConfig(n_train=32, batch_size=16))
 def test_lenient_parser_accepts_every_shared_link(cfg: RunConfig) -> None:
     """A link made by to_query() must load exactly, with no complaint, through the lenient
     parser as well: its keys are not independent (arch <-> dataset, batch_size <= n_train),
     so applying them one at a time in URL order must not drop good ones."""
-    with profile(False):
-        got, errors = parse_query_lenient(cfg.to_query())
-        assert errors == [] and got == cfg, (cfg.to_query(), errors)
+    got, errors = parse_query_lenient(cfg.to_query())
+    assert errors == [] and got == cfg, (cfg.to_query(), errors)

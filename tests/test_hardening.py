@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import tomllib
 
+from tests.ast_helpers import dotted
+
 REPO = Path(__file__).resolve().parent.parent
 APP = REPO / "app"
 CORE = REPO / "core"
@@ -42,17 +44,6 @@ def _parse(path: Path) -> ast.AST:
 def _where(path: Path, node: ast.AST) -> str:
     return f"{path.relative_to(REPO)}:{getattr(node, 'lineno', '?')}"
 
-
-def _dotted(node: ast.AST) -> str:
-    """'st.components.v1.html' for an attribute chain; '' when it is not a plain chain."""
-    parts: list[str] = []
-    while isinstance(node, ast.Attribute):
-        parts.append(node.attr)
-        node = node.value
-    if isinstance(node, ast.Name):
-        parts.append(node.id)
-        return ".".join(reversed(parts))
-    return ""
 
 
 def _is_literal_text(node: ast.AST | None) -> bool:
@@ -79,7 +70,7 @@ def unsafe_html_calls(tree: ast.AST) -> list[tuple[ast.Call, str]]:
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
-        name = _dotted(node.func)
+        name = dotted(node.func) or ""
         body_args = list(node.args) + [k.value for k in node.keywords
                                        if k.arg in ("body", "html", "unsafe_body")]
         for kw in node.keywords:
@@ -187,7 +178,7 @@ def test_no_eval_exec_or_unpickling_in_app_and_core() -> None:
     for p in _py_files(APP, CORE):
         for node in ast.walk(_parse(p)):
             if isinstance(node, ast.Call):
-                name = _dotted(node.func)
+                name = dotted(node.func) or ""
                 if name in DANGEROUS:
                     if name == "torch.load" and any(
                             k.arg == "weights_only" and isinstance(k.value, ast.Constant)
