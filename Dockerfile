@@ -3,11 +3,11 @@
 #   docker build -t gradlab:0.1.0 .
 #   docker run --rm -p 8501:8501 gradlab:0.1.0          # then open http://localhost:8501
 #
-# One container = gradlab-serve (app/serve.py): uvicorn with WEB_CONCURRENCY worker
+# One container = gradlab-serve (app/hosting/serve.py): uvicorn with WEB_CONCURRENCY worker
 # processes sharing port 8501, one per core. One Python process gives about one core (the
-# GIL: measured, 30 trainers with 1/2/4/8 slots in one process took 8.8/8.7/9.4/10.7 s), so
-# a 2-CPU container runs 2 processes of 1 training slot each. Scale out with more containers
-# behind a sticky proxy (deploy/), never with more threads in one process.
+# GIL; deploy/README.md, "Inside a pod"), so a 2-CPU container runs 2 processes of 1
+# training slot each. Scale out with more containers behind a sticky proxy (deploy/), never
+# with more threads in one process.
 #
 # torch comes from PyTorch's CPU wheel index: the default PyPI torch wheel for Linux bundles
 # CUDA libraries (several GB) that a CPU pod never uses. The version is the one pinned in
@@ -27,13 +27,13 @@ ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 # GRADLAB_PROFILE=hosted: the tighter per-run caps (core/config.py HOSTED_MAX_WORK, steps).
 # WEB_CONCURRENCY: server processes (uvicorn's variable; set it to the container's CPUs).
-# GRADLAB_MAX_WORKERS: training slots of EACH process; one process ~ one core, so 1. MALLOC_ARENA_MAX=2: glibc gives each of a busy server's ~40 threads its
-# own malloc arena, and memory freed in them is not handed back (30 sessions for 5 minutes:
-# RSS 60 s after close +6.9 % over the first session's level with 2 arenas, +9.9 % with
-# glibc's default of 16 on 2 cores, one run each; tests/load_test.py sets the same).
+# GRADLAB_MAX_WORKERS: training slots of EACH process; one process ~ one core, so 1.
+# MALLOC_ARENA_MAX=2: fewer glibc malloc arenas, so memory freed after a class goes back
+# to the OS (deploy/README.md, "Memory after a class"; the load test sets the same).
 # STREAMLIT_<SECTION>_<OPTION> sets any Streamlit option at run time (e.g.
-# STREAMLIT_SERVER_ALLOWED_HOSTS, STREAMLIT_SERVER_COOKIE_SECRET): app/asgi.py applies them
-# in every worker as `streamlit run` would (uvicorn alone would ignore all but the secret).
+# STREAMLIT_SERVER_ALLOWED_HOSTS, STREAMLIT_SERVER_COOKIE_SECRET): app/hosting/asgi.py
+# applies them in every worker as `streamlit run` would (uvicorn alone ignores all but the
+# secret).
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
@@ -76,7 +76,7 @@ EXPOSE 8501
 # python:3.11-slim has no curl: ask with the standard library. The check runs the app script
 # once (Streamlit's script health check, enabled below) in whichever worker answers, and says
 # ok only when the page works. Each worker warms itself (torch, the core, the lessons) before
-# it accepts a connection (app/asgi.py), so no student's first page pays a cold start. The
+# it accepts a connection (app/hosting/asgi.py), so no student's first page pays a cold start. The
 # Kubernetes startupProbe does the same (deploy/deployment.yaml).
 ENV STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED=true
 HEALTHCHECK --interval=30s --timeout=30s --start-period=120s --start-interval=3s --retries=3 \

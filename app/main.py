@@ -19,7 +19,7 @@ import pandas  # noqa: E402,F401  - import before any thread does (plotly import
 import streamlit as st  # noqa: E402
 
 import core.train  # noqa: E402,F401  - pre-warm torch and the core at server start
-from app import session  # noqa: E402
+from app import live  # noqa: E402
 
 _LOG = logging.getLogger("gradlab")
 
@@ -57,7 +57,7 @@ def _lesson_page(module) -> st.Page:
 
 
 def main() -> None:
-    session.warm_up()      # once per process: torch threads = 1, a tiny warm-up run
+    live.warm_up()         # once per process: torch threads = 1, a tiny warm-up run
     st.set_page_config(page_title="Gradient Lab", page_icon="📉",
                        layout="wide", initial_sidebar_state="expanded")
     pages: dict[str, list[st.Page]] = {

@@ -201,7 +201,7 @@ def test_hosted_profile_and_worker_count(container) -> None:
     env = _env(container)
     assert env.get("GRADLAB_PROFILE") == "hosted"
     workers = int(env.get("GRADLAB_MAX_WORKERS", "0"))      # training slots per process
-    procs = int(env.get("WEB_CONCURRENCY", "0"))            # server processes (app/serve.py)
+    procs = int(env.get("WEB_CONCURRENCY", "0"))            # server processes (gradlab-serve)
     cpu = _cpu(container["resources"]["requests"]["cpu"])
     # one process ~ one core (the GIL): a process per core, and no more slots than cores
     assert procs == max(1, int(cpu)), f"WEB_CONCURRENCY={procs} for a {cpu}-CPU pod"
@@ -381,7 +381,7 @@ def test_dockerfile_port_health_and_command(dockerfile) -> None:
     timeout = re.search(r"--timeout=(\d+)s", hc[-1])
     assert timeout and int(timeout.group(1)) >= 20, "the first run imports torch: allow time"
     cmd = _exec_form((_args(dockerfile, "CMD") or _args(dockerfile, "ENTRYPOINT"))[-1])
-    assert cmd[0] == "gradlab-serve", cmd          # app/serve.py: uvicorn worker processes
+    assert cmd[0] == "gradlab-serve", cmd          # app/hosting/serve.py: uvicorn workers
     flags = dict(zip(cmd[1::2], cmd[2::2], strict=False))
     assert flags.get("--port") == str(APP_PORT)
     assert flags.get("--host") == "0.0.0.0"
@@ -391,7 +391,7 @@ def test_dockerfile_port_health_and_command(dockerfile) -> None:
     import tomllib
 
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts.get("gradlab-serve") == "app.serve:main", "the CMD's console script"
+    assert scripts.get("gradlab-serve") == "app.hosting.serve:main", "the CMD's console script"
 
 
 def test_dockerfile_sets_the_hosted_profile(dockerfile) -> None:

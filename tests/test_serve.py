@@ -1,9 +1,10 @@
-"""The hosted server: ``gradlab-serve`` (app/serve.py) runs ``app.asgi:app`` in uvicorn
-worker processes. Fast tests check the pieces (slots per process, arguments, websocket
-settings, STREAMLIT_* variables); slow ones start the real server: two workers warm before
-they take sessions, the DNS-rebinding guard set by environment holds in every worker,
-SIGTERM leaves no process behind, and a burst of 200 sessions renders (issue 6; the p95
-figure itself is a benchmark, reported by ``make load``, not asserted here)."""
+"""The hosted server: ``gradlab-serve`` (app/hosting/serve.py) runs
+``app.hosting.asgi:app`` in uvicorn worker processes. Fast tests check the pieces (slots per
+process, arguments, websocket settings, STREAMLIT_* variables); slow ones start the real
+server: two workers warm before they take sessions, the DNS-rebinding guard set by
+environment holds in every worker, SIGTERM leaves no process behind, and a burst of 200
+sessions renders (the p95 figure itself is a benchmark, reported by ``make load``, not
+asserted here)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from app import env, serve, session
-from tests.load_test import Server, free_port
+from app import env, live
+from app.hosting import serve
 from tests.test_hardening import _ws_handshake_status
+from tools.server import Server, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -53,10 +55,10 @@ def test_default_slots_ignore_a_nonsense_web_concurrency(monkeypatch: pytest.Mon
 
 def test_a_slot_queue_without_a_cap_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRADLAB_MAX_WORKERS", raising=False)
-    monkeypatch.setattr(session, "default_slots", lambda: 3)
-    assert session.SlotQueue().cap == 3
+    monkeypatch.setattr(live.slots, "default_slots", lambda: 3)
+    assert live.SlotQueue().cap == 3
     monkeypatch.setenv("GRADLAB_MAX_WORKERS", "5")
-    assert session.SlotQueue().cap == 5
+    assert live.SlotQueue().cap == 5
 
 
 # ---- arguments and websocket settings ------------------------------------------------------
@@ -96,7 +98,7 @@ def test_the_supervisor_reads_the_variables_and_never_imports_torch() -> None:
     """gradlab-serve's parent process: the websocket settings it hands uvicorn follow the
     STREAMLIT_* variables too, and it works out its workers without importing torch (which
     cost each pod ~260 MB in a process that never trains)."""
-    code = ("import sys; from app import serve; a = serve.parse_args([]); "
+    code = ("import sys; from app.hosting import serve; a = serve.parse_args([]); "
             "serve.load_streamlit_config(); o = serve.uvicorn_options(); "
             "print(a.workers, o['ws_max_size'], o['ws_ping_interval'], 'torch' in sys.modules)")
     env = {**os.environ, "STREAMLIT_SERVER_MAX_MESSAGE_SIZE": "7",
@@ -109,9 +111,9 @@ def test_the_supervisor_reads_the_variables_and_never_imports_torch() -> None:
 
 def test_streamlit_variables_reach_the_asgi_app() -> None:
     """Under `streamlit run`, click turns STREAMLIT_* variables into options; under uvicorn
-    app.asgi has to do it, or STREAMLIT_SERVER_ALLOWED_HOSTS (the Deployment's DNS-rebinding
+    app.hosting.asgi has to do it, or STREAMLIT_SERVER_ALLOWED_HOSTS (the Deployment's DNS-rebinding
     guard) would be ignored. The hosted settings win over the variables."""
-    code = ("import streamlit as st, app.asgi; "
+    code = ("import streamlit as st, app.hosting.asgi; "
             "print(list(st.get_option('server.allowedHosts')), "
             "st.get_option('server.disconnectedSessionTTL'), "
             "st.get_option('server.fileWatcherType'), st.get_option('runner.magicEnabled'))")
@@ -199,7 +201,7 @@ def test_two_workers_warm_guarded_and_stopped_cleanly() -> None:
                         f"http://127.0.0.1:{port}/component/{name}/{file}", timeout=20) as r:
                     assert r.status == 200 and len(r.read()) > 200, (name, file)
         # Streamlit's hashed front-end files come gzipped from the workers' memory cache
-        # (app/static_cache.py), with the immutable caching Streamlit gives them
+        # (app/hosting/static_cache.py), with the immutable caching Streamlit gives them
         import re
 
         import streamlit
@@ -286,7 +288,7 @@ def test_a_burst_of_200_sessions_all_render(tmp_path: Path) -> None:
     time figures (p95 first render) are printed and written to the JSON, not asserted: this
     2-core box also runs the 200 clients, and its speed varies up to 2x in a day."""
     out = tmp_path / "burst.json"
-    cmd = [sys.executable, str(REPO / "tests" / "load_test.py"), "--burst", "200",
+    cmd = [sys.executable, "-m", "tools.load", "--burst", "200",
            "--procs", "2", "--after", "3", "--json", str(out)]
     run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, (run.stdout + run.stderr)[-3000:]

@@ -1,4 +1,5 @@
-"""The per-session Trainer and the process-wide slot queue, without a Streamlit runtime."""
+"""app.live: the per-session Trainer and the process-wide slot queue, without a Streamlit
+runtime."""
 
 from __future__ import annotations
 
@@ -7,22 +8,26 @@ import time
 
 import pytest
 
-from app import session
-from app.session import (
+from app import live
+from app.live import (
     DIVERGED,
     ERROR,
     FINISHED,
     IDLE,
+    INITIAL,
     PAUSED,
     RUNNING,
     WAITING,
+    InitialSnapshots,
     SlotQueue,
     Trainer,
+    history,
     history_cap,
     ordinal,
     thin,
 )
-from core.config import RunConfig, preset
+from core.config import RunConfig
+from core.presets import preset
 from core.train import run
 
 TINY = RunConfig(depth=2, width=8, n_train=64, n_test=16, batch_size=16, steps=100_000,
@@ -238,8 +243,8 @@ def test_idle_limit_pauses_and_releases(make):
 
 
 def test_ring_buffer_is_bounded(make, monkeypatch):
-    monkeypatch.setattr(session, "HISTORY_MAX", 40)
-    monkeypatch.setattr(session, "HISTORY_MIN", 8)
+    monkeypatch.setattr(history, "HISTORY_MAX", 40)
+    monkeypatch.setattr(history, "HISTORY_MIN", 8)
     t = make(TINY.replace(steps=400))
     t.play()
     v = t.wait_for(lambda v: v.status == FINISHED, timeout=30)
@@ -253,9 +258,9 @@ def test_ring_buffer_is_bounded(make, monkeypatch):
 
 
 def test_history_helpers():
-    assert history_cap(7) == session.HISTORY_MAX
-    assert history_cap(1001) == max(session.HISTORY_MIN, session.HISTORY_BUDGET // 1001)
-    assert history_cap(10**7) == session.HISTORY_MIN
+    assert history_cap(7) == history.HISTORY_MAX
+    assert history_cap(1001) == max(history.HISTORY_MIN, history.HISTORY_BUDGET // 1001)
+    assert history_cap(10**7) == history.HISTORY_MIN
     items = list(range(100))
     out = thin(items, 100)
     assert out[0] == 0 and out[-25:] == items[-25:] and len(out) < 100
@@ -296,7 +301,7 @@ def test_release_all_stops_every_thread():
     for t in ts:
         t.play()
     ts[0].wait_for(lambda v: v.status == RUNNING)
-    assert session.release_all(timeout=5.0)
+    assert live.release_all(timeout=5.0)
     assert not any(t.thread_alive for t in ts)
 
 
@@ -306,15 +311,15 @@ def test_release_all_stops_every_thread():
 def test_reset_measures_step0_once_per_config_without_a_thread_or_slot(make):
     """A class opening one link: every session shows the same step-0 snapshot, measured once
     on the one shared thread; no session starts a worker or takes a slot to see it."""
-    session.INITIAL.clear()
+    INITIAL.clear()
     slots = SlotQueue(cap=1)
     cfg = TINY.replace(seed=12345)
-    before = session.INITIAL.stats()["measured"]
+    before = INITIAL.stats()["measured"]
     ts = [make(cfg, slots=slots) for _ in range(20)]
     for t in ts:
         t.reset()
     views = [t.wait_for(lambda v: not v.busy, timeout=30) for t in ts]
-    assert session.INITIAL.stats()["measured"] - before == 1
+    assert INITIAL.stats()["measured"] - before == 1
     assert all(v.latest is views[0].latest for v in views), "the step-0 snapshot is shared"
     assert all([s.step for s in v.history] == [0] and v.status == IDLE for v in views)
     assert not any(t.thread_alive for t in ts), "opening the page started a worker thread"
@@ -369,7 +374,7 @@ def test_a_failing_step0_measurement_is_a_message(make):
 
 
 def test_initial_cache_is_bounded():
-    cache = session.InitialSnapshots(max_entries=3, idle_s=0.2)
+    cache = InitialSnapshots(max_entries=3, idle_s=0.2)
     done = threading.Event()
     got = []
     for seed in range(5):
@@ -380,7 +385,7 @@ def test_initial_cache_is_bounded():
     assert cache.get(TINY.replace(seed=4)) is not None and cache.get(TINY.replace(seed=0)) is None
     time.sleep(0.5)
     assert not any(th.name == "gradlab-step0" and th.is_alive() for th in threading.enumerate()
-                   if th is not session.INITIAL._thread), "the measuring thread idles out"
+                   if th is not INITIAL._thread), "the measuring thread idles out"
 
 
 def test_shared_step0_figures_are_frozen_and_serialised_once():
@@ -388,7 +393,7 @@ def test_shared_step0_figures_are_frozen_and_serialised_once():
 
     from app import stream_chart
 
-    shared = session.FrozenFigures()
+    shared = stream_chart.FrozenFigures()
     fig = go.Figure(go.Bar(y=[1.0, 2.0]))
     shared["pg_chart_grad"] = ((1, 2), fig)
     a = stream_chart.payload(fig, key="pg_chart_grad", height=360)

@@ -1,4 +1,4 @@
-"""app/static_cache.py: immutable front-end files from memory, gzipped once, nothing else
+"""app/hosting/static_cache.py: immutable front-end files from memory, gzipped once, nothing else
 touched, nothing outside a mount's root reachable."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from app.static_cache import Mount, StaticCache, Store
+from app.hosting.static_cache import Mount, StaticCache, Store
 
 JS = b"export default function f(){return 1}\n" * 200       # compressible, > 1 KB
 
@@ -116,13 +116,13 @@ def test_the_cache_is_bounded_but_files_are_still_served(tree: Path) -> None:
 
 
 def test_the_hosted_app_caches_streamlits_files_and_the_chart_scripts() -> None:
-    """The mounts of app.asgi point at real directories, and the start-up warm-up finds the
+    """The mounts of app.hosting.asgi point at real directories, and the start-up warm-up finds the
     chart scripts and every file index.html names (run in a subprocess: importing
-    app.asgi builds the ASGI app)."""
+    app.hosting.asgi builds the ASGI app)."""
     import subprocess
     import sys
 
-    code = ("import app.asgi as a; n = a.warm_static(a.STATIC); "
+    code = ("import app.hosting.asgi as a; n = a.warm_static(a.STATIC); "
             "print(n, [m.root.is_dir() for m in a.STATIC.mounts], a.STATIC.cached_bytes)")
     repo = Path(__file__).resolve().parent.parent
     out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True,

@@ -40,6 +40,8 @@ from streamlit.components.v1.custom_component import CustomComponent
 from streamlit.runtime import Runtime
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
+from app.stream_chart.frozen import FrozenFigures
+
 _HERE = Path(__file__).resolve().parent
 FRONTEND_DIR = _HERE / "frontend"
 PLOTLY_DIR = Path(plotly.__file__).resolve().parent / "package_data"
@@ -87,7 +89,7 @@ def register_static_routes() -> None:
     """Declare the two v1 static directories on the running server, once per runtime (each
     runtime, e.g. every AppTest, has its own registry; the module is imported only once).
 
-    Called by every mount, and by each hosted worker process at start-up (``app.asgi``):
+    Called by every mount, and by each hosted worker process at start-up (``app.hosting.asgi``):
     the browser fetches these files over their own HTTP connections, which may reach
     another worker than the one holding its websocket, so every worker must serve them
     before it has run a page itself (measured: without it, a fresh two-worker server
@@ -205,5 +207,5 @@ def stream_chart(
     )
 
 
-__all__ = ["DEFAULT_CONFIG", "FRONTEND_DIR", "PLOTLY_DIR", "figure_json", "freeze", "payload",
-           "stream_chart"]
+__all__ = ["DEFAULT_CONFIG", "FRONTEND_DIR", "PLOTLY_DIR", "FrozenFigures", "figure_json",
+           "freeze", "payload", "stream_chart"]

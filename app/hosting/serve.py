@@ -3,10 +3,10 @@
     gradlab-serve                          # http://127.0.0.1:8501, WEB_CONCURRENCY workers
     gradlab-serve --host 0.0.0.0 --port 8501 --workers 2
 
-It runs :data:`app.asgi.app` under uvicorn's own multi-process mode (one listening socket,
+It runs :data:`app.hosting.asgi.app` under uvicorn's own multi-process mode (one listening socket,
 N worker processes, a dead worker replaced) with the websocket settings ``streamlit run``
 would use, read from Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*``
-variables): message size cap, compression, ping interval. Plain ``uvicorn app.asgi:app``
+variables): message size cap, compression, ping interval. Plain ``uvicorn app.hosting.asgi:app``
 also works, but uvicorn's own defaults then apply (16 MB messages, per-message deflate on:
 CPU spent compressing every frame).
 
@@ -24,7 +24,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MAX_WORKERS = 64
 
 
@@ -63,7 +63,7 @@ def load_streamlit_config(extra: dict[str, Any] | None = None) -> dict[str, Any]
     """Load Streamlit's config as ``streamlit run`` would: config files, then the
     ``STREAMLIT_*`` variables (:func:`streamlit_env_options`), then ``extra`` (flag-style
     names). Used by the supervisor (before it reads the websocket settings) and by every
-    worker (``app.asgi``). Returns the options the variables set; raises
+    worker (``app.hosting.asgi``). Returns the options the variables set; raises
     ``click.BadParameter`` for a value of the wrong type."""
     import logging
 
@@ -121,6 +121,7 @@ def uvicorn_options() -> dict[str, object]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``--host``, ``--port`` and ``--workers``, checked (a bad value exits with code 2)."""
     ap = argparse.ArgumentParser(prog="gradlab-serve", description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     ap.add_argument("--port", type=int, default=8501, help="port (8501)")
@@ -137,9 +138,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``gradlab-serve`` console script: check the settings, then run uvicorn."""
     args = parse_args(argv)
     os.environ["WEB_CONCURRENCY"] = str(args.workers)   # each worker's share of the cores
-    os.chdir(ROOT)                  # .streamlit/config.toml, and app.asgi on the import path
+    os.chdir(ROOT)          # .streamlit/config.toml, and app.hosting.asgi on the import path
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import click
@@ -155,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"Gradient Lab: http://{args.host}:{args.port} ({args.workers} worker "
           f"process{'es' if args.workers > 1 else ''})", flush=True)
-    uvicorn.run("app.asgi:app", host=args.host, port=args.port, workers=args.workers,
+    uvicorn.run("app.hosting.asgi:app", host=args.host, port=args.port, workers=args.workers,
                 **uvicorn_options())  # type: ignore[arg-type]
     return 0
 

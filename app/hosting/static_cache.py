@@ -1,12 +1,9 @@
 """Immutable front-end files answered from memory, each compressed once per process.
 
 A student's first visit fetches ~110 files: Streamlit's hashed JavaScript, CSS and fonts
-under ``/static/`` (3.2 MB) and this app's chart scripts (``/component/...``, plotly.min.js
-alone is 4.6 MB). Streamlit serves each through its whole middleware stack and gzips
-plotly.min.js again for every browser. Measured on the 2-core box, one worker: 144 ms of
-server CPU for the ``/static/`` set and 116 ms for plotly.min.js per fresh browser, against
-~40 ms for the page's own session; a class of new browsers opening the link together pays
-that on the same cores as the pages and the training.
+under ``/static/`` and this app's chart scripts (``/component/...``, plotly.min.js alone is
+4.6 MB), which Streamlit would serve through its whole middleware stack, gzipping
+plotly.min.js again for every browser (deploy/README.md, "A real browser's first visit").
 
 :class:`StaticCache` sits in front of Streamlit (an ``st.App`` middleware, so only under
 ``gradlab-serve``): a GET or HEAD for a file under one of its mounts is answered from a

@@ -1,31 +1,8 @@
-"""Gradient Lab as an ASGI app: the hosted instance, one server process per core.
+"""Gradient Lab as an ASGI app: what each ``gradlab-serve`` worker process runs.
 
-    WEB_CONCURRENCY=2 uvicorn app.asgi:app --host 0.0.0.0 --port 8501 --no-access-log
-
-(``make host`` runs exactly that; the Docker image's CMD too.) ``streamlit run app/main.py``
-(``make run``) stays the way to develop: one process, same page.
-
-Why: one Python process gives the page and the training about one core (the GIL; the
-issue's prototype measured 30 trainers in 8.8/8.7/9.4/10.7 s with 1/2/4/8 slots, and a
-burst of first page loads is bound the same way, ~35 ms of one core per session here). A
-Streamlit session is one websocket and lives in the process that accepted it, so uvicorn's
-own worker processes, sharing one listening socket, spread sessions over the cores with no
-proxy, scheduler or shared state of ours. What each worker holds is per process: its
-sessions, its FIFO of training slots (``GRADLAB_MAX_WORKERS`` each; by default the cores
-divided by ``WEB_CONCURRENCY``, see ``app.env.default_slots``) and its caches.
-
-Each worker warms itself in the lifespan hook, before uvicorn lets it accept a connection:
-torch and the core are imported and run once, the lessons are imported, the chart scripts
-are registered, and the front-end files every first visit fetches are loaded into the
-worker's static cache (``app.static_cache``: answered from memory, gzipped once), so no
-student's first page pays a worker's cold start.
-
-A reconnecting tab (network blip, laptop lid) may reach another worker, which does not know
-its session: the page then starts again at step 0 with the same settings (the page keeps
-its config in the URL), as after a pod restart. Kubernetes' cookie affinity keeps a browser
-on its pod; which worker inside the pod holds its websocket is the kernel's choice. Nothing
-here serves per-process files to the browser except the chart scripts, which every worker
-registers at start-up (no ``st.image`` or downloads: their media files live in one worker).
+Each worker warms itself before uvicorn lets it take a connection, so no first page pays a
+cold start. Why one process per core, and what is per process: deploy/README.md, "Inside
+a pod". (``streamlit run app/main.py``, ``make run``, stays the way to develop.)
 """
 
 from __future__ import annotations
@@ -37,15 +14,15 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # uvicorn imports app.asgi with the working directory on the path
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # uvicorn imports this module with the working directory on the path
     sys.path.insert(0, str(ROOT))
 
 import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from app.serve import load_streamlit_config  # noqa: E402
-from app.static_cache import Mount, StaticCache, Store  # noqa: E402
+from app.hosting.serve import load_streamlit_config  # noqa: E402
+from app.hosting.static_cache import Mount, StaticCache, Store  # noqa: E402
 
 _LOG = logging.getLogger("gradlab.asgi")
 MAIN_SCRIPT = ROOT / "app" / "main.py"
@@ -56,10 +33,10 @@ def warm_process() -> None:
     (imported and run once on a tiny net), the page modules and every lesson."""
     import pandas  # noqa: F401  - before any thread does (plotly imports it lazily: a race)
 
-    from app import charts, controls, lessons, session  # noqa: F401
+    from app import charts, controls, lessons, live  # noqa: F401
     from app.stream_chart import stream_chart  # noqa: F401
 
-    session.warm_up()
+    live.warm_up()
     try:
         lessons.discover()
     except Exception:  # noqa: BLE001 - main.py loads lessons one by one and logs the bad one
@@ -80,7 +57,7 @@ STREAMLIT_FRONTEND = Path(st.__file__).parent / "static"
 
 
 def static_store() -> Store:
-    """The immutable front-end files this process answers from memory (app/static_cache):
+    """The immutable front-end files this process answers from memory (static_cache):
     Streamlit's hashed ``/static/`` files and the chart component's two script directories,
     in that order, under ``server.baseUrlPath`` when one is set."""
     from app import stream_chart as sc

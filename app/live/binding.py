@@ -1,0 +1,62 @@
+"""Trainers' lifecycle: one per browser session, released when the session ends.
+
+:func:`get_trainer` makes the session's Trainer a *session-scoped* ``st.cache_resource``
+with a release hook: when the tab closes, Streamlit clears the session's resources and
+:meth:`Trainer.release` stops the worker within about a step. Nothing big (models,
+histories) lives in ``st.session_state``, which outlives a closed tab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+from app.live.trainer import TRAINERS, Trainer
+
+
+def release_all(timeout: float = 5.0) -> bool:
+    """Release every live trainer of this process and wait for their threads (tests,
+    server shutdown). True if every worker thread has ended."""
+    trainers = list(TRAINERS)
+    for t in trainers:
+        t.release()
+    deadline = time.monotonic() + timeout
+    return all(t.join(max(0.0, deadline - time.monotonic())) for t in trainers)
+
+
+def live_trainers() -> list[Trainer]:
+    """The trainers of this process whose worker thread is running."""
+    return [t for t in list(TRAINERS) if t.thread_alive]
+
+
+def _release(trainer: Trainer) -> None:
+    trainer.release()
+
+
+def _usable(trainer: Trainer) -> bool:
+    """A released trainer is never handed out again (a new one is made instead)."""
+    return not trainer.closed
+
+
+def get_trainer() -> Trainer:
+    """This browser session's Trainer (created on first use, released when it ends)."""
+    import streamlit as st
+
+    return _session_trainer_factory(st)()
+
+
+_FACTORY: Callable[[], Trainer] | None = None
+
+
+def _session_trainer_factory(st: ModuleType) -> Callable[[], Trainer]:
+    """The session-scoped resource, declared once per process (on first use)."""
+    global _FACTORY
+    if _FACTORY is None:
+        @st.cache_resource(scope="session", on_release=_release, show_spinner=False,
+                           max_entries=1, validate=_usable)
+        def _session_trainer() -> Trainer:
+            return Trainer()
+
+        _FACTORY = _session_trainer
+    return _FACTORY

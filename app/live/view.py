@@ -1,0 +1,62 @@
+"""What the page reads from a Trainer: its statuses and an immutable view of its state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.config import RunConfig
+from core.snapshot import Snapshot
+
+#: Status values. "active" ones keep the page's fragment refreshing.
+IDLE, WAITING, RUNNING, PAUSED, FINISHED, DIVERGED, ERROR, CLOSED = (
+    "idle", "waiting", "running", "paused", "finished", "diverged", "error", "closed")
+ACTIVE = frozenset({WAITING, RUNNING})
+
+
+@dataclass(frozen=True)
+class TrainerView:
+    """An immutable copy of what the page draws; taken under the lock, read without it."""
+
+    status: str                         # see the status constants above
+    config: RunConfig                   # the config of the current run
+    step: int                           # optimiser steps done (step of the latest snapshot)
+    total_steps: int                    # config.steps
+    steps_per_s: float                  # recent training speed (0 when not running)
+    history: tuple[Snapshot, ...]       # light snapshots (no histograms / spectra), thinned
+    latest: Snapshot | None             # the last *good* full snapshot: what panels draw
+    diverged: Snapshot | None           # the snapshot that found NaN/inf, if any
+    message: str | None                 # error / divergence / idle message for a banner
+    queue_position: int | None          # 1-based place in line while waiting for a slot
+    lr: float                           # the learning rate in effect (live-changeable)
+    busy: bool                          # a single step (or the step-0 measurement) is pending
+    epoch: int = 0                      # bumped by every reset (identifies the run)
+
+    @property
+    def active(self) -> bool:
+        """True while the page should keep refreshing (training, waiting, stepping)."""
+        return self.status in ACTIVE or self.busy or self.queue_position is not None
+
+    @property
+    def status_text(self) -> str:
+        """One short phrase for the status line."""
+        if self.status == WAITING or self.queue_position is not None:
+            pos = self.queue_position or 1
+            return f"waiting for a slot: {ordinal(pos)} in line"
+        if self.status == DIVERGED and self.diverged is not None:
+            layer = (self.diverged.diverged_layer or "an unknown layer").split(" (")[0]
+            return f"diverged at step {self.diverged.step} in {layer}"
+        if self.status == FINISHED:
+            return f"finished ({self.step:,} steps)"
+        if self.status == ERROR:
+            return "stopped by an error"
+        if self.status == IDLE:
+            return "measuring the initial network" if self.busy else "ready"
+        if self.status == PAUSED and self.busy:
+            return "stepping"
+        return self.status
+
+
+def ordinal(n: int) -> str:
+    """1 -> "1st", 12 -> "12th", 22 -> "22nd"."""
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
