@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl, urlencode
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from app import session
+from app import live
 from core.config import RunConfig, from_query
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "playground.py")
@@ -24,7 +24,7 @@ TINY = dict(depth=2, width=8, n_train=64, n_test=16, batch_size=16, hist_bins=8,
 @pytest.fixture(autouse=True)
 def _stop_workers():
     yield
-    assert session.release_all(timeout=10.0), "a trainer thread outlived the test"
+    assert live.release_all(timeout=10.0), "a trainer thread outlived the test"
 
 
 def _app(query: dict | str | None = None) -> AppTest:

@@ -1,6 +1,6 @@
-"""app/charts.py: each builder's traces hold the Snapshot's numbers, log axes where the
-physics needs them, the reference lines, the lecture-hall style, small JSON, and no
-exception on the edge cases (empty history, divergence, zeros, depth 1 and 200, RNN).
+"""app.charts, the playground's panels one by one: each builder's traces hold the
+Snapshot's numbers, log axes where the physics needs them, the reference lines, and the
+marks for zeros, NaN and divergence (tests/test_chart_style.py: what all figures share).
 
 Snapshots come from real (short) runs of the core; the precise edge cases are real
 snapshots with a few fields replaced.
@@ -8,121 +8,21 @@ snapshots with a few fields replaced.
 
 from __future__ import annotations
 
-import base64
 import dataclasses
-import json
 import math
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
-import plotly.graph_objects as go
 import pytest
 
 from app import charts
-from core.config import RunConfig, preset
-from core.snapshot import Snapshot
+from app.charts.bars import short_number
+from core.config import RunConfig
+from core.presets import preset
 from core.train import run_all
+from tests.chart_helpers import arr, hidden, spec, texts, traces, with_layers
 
-PANELS = ("gradient_bars", "neuron_bars", "speed_curves", "loss_curves", "spectrum",
-          "activation_panel", "grad_hist_panel", "update_ratio")
-HISTORY_BUILDERS = {"speed_curves", "loss_curves", "update_ratio"}
-
-
-# ---- real snapshots ------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small() -> list[Snapshot]:
-    """A 6-layer tanh MLP on the spiral, 20 steps, a snapshot every 5."""
-    return run_all(RunConfig(steps=20, every=5)).snapshots
-
-
-@pytest.fixture(scope="module")
-def deep20() -> list[Snapshot]:
-    return run_all(RunConfig(depth=20, width=32, n_train=256, n_test=64, steps=10,
-                             every=5)).snapshots
-
-
-@pytest.fixture(scope="module")
-def deep200() -> Snapshot:
-    return run_all(RunConfig(depth=200, width=16, n_train=128, n_test=0, steps=0)).snapshots[0]
-
-
-@pytest.fixture(scope="module")
-def depth1() -> list[Snapshot]:
-    return run_all(RunConfig(depth=1, steps=10, every=5)).snapshots
-
-
-@pytest.fixture(scope="module")
-def exploding() -> list[Snapshot]:
-    res = run_all(preset("exploding-lr"))
-    assert res.diverged_at is not None, "the exploding-lr preset is expected to diverge"
-    return res.snapshots
-
-
-@pytest.fixture(scope="module")
-def rnn() -> Snapshot:
-    return run_all(preset("rnn-long").replace(steps=0, seq_len=10)).snapshots[0]
-
-
-# ---- helpers -------------------------------------------------------------------------------
-
-
-def spec(fig: go.Figure) -> dict[str, Any]:
-    """The figure as the browser receives it; NaN must not appear as a bare literal."""
-    def no_nan(token: str) -> float:
-        raise AssertionError(f"figure JSON holds a bare {token} (invalid JSON)")
-    return json.loads(fig.to_json(), parse_constant=no_nan)
-
-
-def arr(v: Any) -> np.ndarray:
-    """Decode a plotly array: base64 typed-array spec, list or ndarray."""
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=np.dtype(v["dtype"]))
-        if "shape" in v:
-            a = a.reshape([int(s) for s in str(v["shape"]).split(",")])
-        return a.astype(np.float64)
-    return np.array([np.nan if x is None else x for x in v], dtype=np.float64) \
-        if isinstance(v, list) and v and not isinstance(v[0], list) else np.asarray(v, float)
-
-
-def traces(fig: go.Figure, **match: Any) -> list[dict[str, Any]]:
-    return [t for t in spec(fig)["data"] if all(t.get(k) == v for k, v in match.items())]
-
-
-def texts(fig: go.Figure) -> list[str]:
-    return [a.get("text", "") for a in spec(fig)["layout"].get("annotations", [])]
-
-
-def hidden(snap: Snapshot) -> list:
-    return [la for la in snap.layers if la.name != "output"]
-
-
-def with_layers(snap: Snapshot, **fields: Sequence[Any]) -> Snapshot:
-    """A copy of ``snap`` whose layers get the given per-layer values."""
-    layers = [dataclasses.replace(la, **{k: v[i] for k, v in fields.items()})
-              for i, la in enumerate(snap.layers)]
-    return dataclasses.replace(snap, layers=layers)
-
-
-def every_figure(history: Sequence[Snapshot]) -> dict[str, go.Figure]:
-    snap = history[-1] if history else None
-    return {
-        "gradient_bars": charts.gradient_bars(snap),
-        "gradient_bars_auto": charts.gradient_bars(snap, "weight_grad_norm", None),
-        "neuron_bars": charts.neuron_bars(snap),
-        "speed_curves": charts.speed_curves(history),
-        "loss_curves": charts.loss_curves(history),
-        "loss_curves_log": charts.loss_curves(history, log_y=True),
-        "spectrum": charts.spectrum(snap),
-        "activation_panel": charts.activation_panel(snap),
-        "grad_hist_panel": charts.grad_hist_panel(snap),
-        "update_ratio": charts.update_ratio(history),
-    }
+#: The real runs (module-scoped fixtures: small, deep20, deep200, depth1, exploding, rnn).
+pytest_plugins = ("tests.chart_fixtures",)
 
 
 # ---- 1. gradient bars ------------------------------------------------------------------------
@@ -227,7 +127,7 @@ def test_neuron_bars_are_delta_top_on_one_shared_scale() -> None:
     # each group is labelled with its layer's ||delta||: Nielsen's speeds
     labels = texts(fig)
     assert labels[0] == "||δ||"
-    assert labels[1:] == [charts._short_number(la.delta_norm) for la in layers]
+    assert labels[1:] == [short_number(la.delta_norm) for la in layers]
     # Nielsen: the first layer learns much more slowly than the last
     assert layers[0].delta_norm < layers[-1].delta_norm
 
@@ -416,148 +316,3 @@ def test_update_ratio_lines_and_karpathy_line(small) -> None:
     assert "Karpathy's ~1e-3" in texts(fig)
     lo, hi = lay["yaxis"]["range"]
     assert lo < -3 < hi
-
-
-# ---- all panels: style, size, validity, edge cases -----------------------------------------
-
-
-def test_captions_cover_every_panel() -> None:
-    assert set(charts.CAPTIONS) == set(PANELS)
-    for key, text in charts.CAPTIONS.items():
-        assert 20 < len(text) < 200, key
-        assert text.endswith("."), key
-
-
-def _check_style(name: str, fig: go.Figure) -> None:
-    lay = spec(fig)["layout"]
-    assert lay.get("template") in ({}, {"data": {"scatter": [{"type": "scatter"}]}}), name
-    assert lay["font"]["size"] >= 16, name
-    assert lay["title"]["font"]["size"] >= 18, name
-    assert lay["uirevision"], name
-    assert lay["paper_bgcolor"] == "white" and lay["plot_bgcolor"] == "white", name
-    for axis_name, axis in lay.items():
-        if not axis_name.startswith(("xaxis", "yaxis")) or axis.get("visible") is False:
-            continue
-        if axis.get("showticklabels") is False:     # a subplot sharing another's labels
-            continue
-        title = axis.get("title", {})
-        assert title.get("text") is not None, f"{name}.{axis_name} has no title"
-        assert title.get("font", {}).get("size", 0) >= 18, f"{name}.{axis_name}"
-        assert axis.get("tickfont", {}).get("size", 0) >= 16, f"{name}.{axis_name}"
-    main_titles = [lay.get(a, {}).get("title", {}).get("text") for a in ("xaxis", "yaxis")]
-    if lay.get("xaxis", {}).get("visible") is not False:
-        assert all(main_titles), f"{name}: main axes need titles, got {main_titles}"
-
-
-@pytest.mark.parametrize("which", ["small", "deep20", "depth1", "exploding"])
-def test_every_builder_style_size_and_validity(which, request) -> None:
-    history = request.getfixturevalue(which)
-    for name, fig in every_figure(history).items():
-        _check_style(name, fig)
-        size = len(fig.to_json())
-        assert size < 20_000, f"{name} on {which}: {size} bytes of JSON"
-        # everything we emit is valid plotly (the builders skip validation for speed)
-        go.Figure(json.loads(fig.to_json()))
-
-
-def test_uirevision_is_stable_per_panel(small) -> None:
-    a, b = every_figure(small[:2]), every_figure(small)
-    for name in a:
-        assert spec(a[name])["layout"]["uirevision"] == spec(b[name])["layout"]["uirevision"]
-    revs = {spec(f)["layout"]["uirevision"] for f in b.values()}
-    assert len(revs) == len(PANELS)     # one per panel (variants of a panel share theirs)
-
-
-def test_depth_200_sizes(deep200) -> None:
-    for name, fig in every_figure([deep200]).items():
-        assert len(fig.to_json()) < 30_000, name
-
-
-@pytest.mark.parametrize("empty", [[], None])
-def test_empty_history_says_press_play(empty) -> None:
-    for name, fig in every_figure(empty or []).items():
-        assert charts.PLACEHOLDER_TEXT in texts(fig), name
-        assert spec(fig)["data"] == [], name
-    assert charts.PLACEHOLDER_TEXT == "Press ▶ Play to start"
-
-
-def test_divergence_never_crashes_and_is_marked(exploding) -> None:
-    last = exploding[-1]
-    assert last.diverged
-    figs = every_figure(exploding)
-    assert "(diverged)" in spec(figs["gradient_bars"])["layout"]["title"]["text"]
-    assert traces(figs["gradient_bars"], name="NaN / inf")
-    assert any("diverged at step" in t for t in texts(figs["loss_curves"]))
-    # a snapshot made of nothing but NaN and inf
-    nan = dict.fromkeys(("delta_norm", "weight_grad_norm", "update_ratio", "saturation"),
-                        [math.nan] * len(last.layers))
-    bad = with_layers(last, delta_top=[[math.nan, math.inf, -math.inf]] * len(last.layers), **nan)
-    bad = dataclasses.replace(bad, loss=math.nan, test_loss=math.inf)
-    for name, fig in every_figure([bad, bad]).items():
-        spec(fig)
-        assert name
-
-
-def test_zero_gradients_on_log_axes(small) -> None:
-    hist = [with_layers(s, delta_norm=[0.0] * 7, update_ratio=[0.0] * 7) for s in small]
-    for name, fig in every_figure(hist).items():
-        lay = spec(fig)["layout"]
-        if lay.get("yaxis", {}).get("type") == "log":
-            assert lay["yaxis"].get("range", [0])[0] > -30, name   # no squashing to 1e-30
-    (zero,) = traces(charts.gradient_bars(hist[-1]), name="exactly 0")
-    assert len(arr(zero["x"])) == 7
-    names = [t["name"] for t in traces(charts.speed_curves(hist), type="scatter")]
-    assert all(n.endswith("(now 0)") for n in names), names
-
-
-def test_depth_one(depth1) -> None:
-    figs = every_figure(depth1)
-    (bar,) = traces(figs["gradient_bars"], type="bar")
-    assert len(arr(bar["y"])) == 2
-    assert all(len(arr(b["y"])) == 1 for b in traces(figs["neuron_bars"], type="bar"))
-    assert len(traces(figs["speed_curves"], type="scatter")) == 1
-
-
-def test_rnn_and_sequence_snapshots_render(rnn) -> None:
-    for name, fig in every_figure([rnn]).items():
-        _check_style(name, fig)
-
-
-def test_callers_can_still_edit_and_are_validated(small) -> None:
-    """Builders skip validation for speed; later edits must behave as on any figure."""
-    fig = charts.gradient_bars(small[-1])
-    fig.update_layout(title="frame 3", height=300)
-    assert spec(fig)["layout"]["title"] == {"text": "frame 3"}
-    fig.layout.xaxis.title = "x"
-    assert spec(fig)["layout"]["xaxis"]["title"] == {"text": "x"}
-    with pytest.raises(ValueError):
-        fig.update_layout(not_a_property=1)
-
-
-def test_builders_are_fast(deep20) -> None:
-    """Several panels are redrawn a few times a second on a 2-core box."""
-    build: dict[str, Callable[[], go.Figure]] = {
-        "gradient_bars": lambda: charts.gradient_bars(deep20[-1]),
-        "neuron_bars": lambda: charts.neuron_bars(deep20[-1]),
-        "speed_curves": lambda: charts.speed_curves(deep20),
-        "loss_curves": lambda: charts.loss_curves(deep20),
-        "spectrum": lambda: charts.spectrum(deep20[-1]),
-        "activation_panel": lambda: charts.activation_panel(deep20[-1]),
-        "grad_hist_panel": lambda: charts.grad_hist_panel(deep20[-1]),
-        "update_ratio": lambda: charts.update_ratio(deep20),
-    }
-    for f in build.values():
-        f()
-    best = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for f in build.values():
-            f()
-        best.append(time.perf_counter() - t0)
-    assert min(best) < 0.5, f"all eight panels took {min(best):.3f} s"
-
-
-def test_charts_imports_neither_streamlit_nor_torch() -> None:
-    code = ("import sys, app.charts; bad = {'streamlit', 'torch'} & set(sys.modules); "
-            "assert not bad, bad")
-    subprocess.run([sys.executable, "-c", code], check=True)

@@ -75,7 +75,7 @@ def test_raw_figures_serialise_like_the_plotly_figures(history) -> None:
     go.Figure): every builder's JSON must be the one its go.Figure gives, on real
     snapshots, on an empty history and on a diverged run's last snapshot."""
     from app.stream_chart import figure_json
-    from core.config import preset
+    from core.presets import preset
 
     diverged = run_all(preset("exploding-lr")).snapshots
     assert diverged[-1].diverged

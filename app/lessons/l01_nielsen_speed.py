@@ -8,19 +8,14 @@ full-batch gradient descent on 1000 MNIST images.
 from __future__ import annotations
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
 from app import charts
-from app.lessons.common import (
-    compare_table,
-    load_preset,
-    open_in_playground,
-    predict,
-    run_button,
-)
-from core.config import RunConfig, from_json
+from app.charts import nielsen as figures
+from app.lessons import common
+from core.config import RunConfig
 from core.snapshot import RunResult
+from core.train import run_all
 
 TITLE = "1 · Nielsen: speed of learning"
 ICON = ":material/speed:"
@@ -44,50 +39,25 @@ ACC_EPOCHS = {"1 epoch (a quick look, seconds)": 1,
               "30 epochs, as Nielsen (2–3 min the first time)": 30}
 CURVE_EPOCHS = {"100 epochs (seconds)": 100,
                 "500 epochs, as Nielsen (about 20 s the first time)": 500}
-FONT = 16
 
 
-# ---- cached runs of the real core (shared by every session) --------------------------------
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def _result(cfg_json: str) -> RunResult:
-    from core.train import run_all
-
-    return run_all(from_json(cfg_json))
-
-
-def result(cfg: RunConfig) -> RunResult:
-    return _result(cfg.to_json())
-
+# ---- runs of the real core (computed once per process) ---------------------------------
 
 def init_speeds(depth: int, seed: int = 0) -> list[float]:
     """||delta^l|| per hidden layer at initialisation (one measurement, no update)."""
-    snap = result(load_preset(f"nielsen-{depth}", steps=0, seed=seed)).snapshots[0]
-    return [la.delta_norm for la in snap.layers if la.name != "output"]
+    cfg = common.load_preset(f"nielsen-{depth}", steps=0, seed=seed)
+    res = common.compute(run_all, cfg,
+                         label="Measuring the gradients of three nets at initialisation…")
+    return [la.delta_norm for la in res.snapshots[0].layers if la.name != "output"]
+
 
 
 def accuracy_config(depth: int, epochs: int) -> RunConfig:
     """Nielsen's accuracy-vs-depth run, on our 4000 images: mini-batch 10, eta 0.1."""
     steps_per_epoch = ACC_N_TRAIN // 10
-    return load_preset("nielsen-2", depth=depth, n_train=ACC_N_TRAIN, n_test=1000,
-                       batch_size=10, l2=ACC_L2, steps=epochs * steps_per_epoch,
-                       every=steps_per_epoch)
-
-
-def _style(fig: go.Figure, title: str, xtitle: str, ytitle: str, height: int = 380) -> go.Figure:
-    fig.update_layout(template="none", height=height, font=dict(size=FONT, color=charts.TEXT),
-                      title=dict(text=title, font=dict(size=20), x=0.01),
-                      margin=dict(l=80, r=20, t=60, b=60),
-                      legend=dict(font=dict(size=FONT)))
-    fig.update_xaxes(title=dict(text=xtitle, font=dict(size=18)), showline=True,
-                     gridcolor="#e3e3e3", tickfont=dict(size=FONT))
-    fig.update_yaxes(title=dict(text=ytitle, font=dict(size=18)), showline=True,
-                     gridcolor="#e3e3e3", tickfont=dict(size=FONT))
-    return fig
-
-
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if np.isfinite(x) else "NaN"
+    return common.load_preset("nielsen-2", depth=depth, n_train=ACC_N_TRAIN, n_test=1000,
+                              batch_size=10, l2=ACC_L2, steps=epochs * steps_per_epoch,
+                              every=steps_per_epoch)
 
 
 # ---- the page --------------------------------------------------------------------------------
@@ -103,7 +73,7 @@ def render() -> None:
              r"\text{speed of learning of layer } l = \lVert \delta^l \rVert")
     st.caption("δ is averaged over the first 1000 training images, as Nielsen did.")
 
-    guess = predict(
+    guess = common.predict(
         "l01_speed", "Predict: in a net with 4 hidden layers, at initialisation, which layer "
         "learns fastest?",
         ["hidden layer 1 (next to the input)", "all about the same",
@@ -113,48 +83,46 @@ def render() -> None:
     st.header("1 · At initialisation")
     depth = st.radio("Hidden layers", [2, 3, 4], index=2, horizontal=True, key="l01_depth",
                      format_func=lambda d: f"{d}  ([784, {', '.join(['30'] * d)}, 10])")
-    cfg0 = load_preset(f"nielsen-{depth}", steps=0)
+    cfg0 = common.load_preset(f"nielsen-{depth}", steps=0)
     st.code(f"gradlab run --preset nielsen-{depth} --steps 0 --json -", language="bash")
-    if run_button("l01_init", "Measure at initialisation"):
-        with st.spinner("Measuring the gradients of three nets at initialisation…"):
-            res = result(cfg0)
-            medians = {d: np.median([init_speeds(d, s) for s in SEEDS], axis=0)
-                       for d in NIELSEN_SPEEDS}
+    if common.run_button("l01_init", "Measure at initialisation"):
+        res = common.compute(run_all, cfg0,
+                             label="Measuring the gradients of three nets at initialisation…")
+        medians = {d: np.median([init_speeds(d, s) for s in SEEDS], axis=0)
+                   for d in NIELSEN_SPEEDS}
         snap = res.snapshots[0]
-        st.plotly_chart(charts.neuron_bars(snap), theme=None, key="l01_bars")
-        st.caption(charts.CAPTIONS["neuron_bars"])
+        common.chart(charts.neuron_bars(snap), "l01_bars", charts.CAPTIONS["neuron_bars"],
+                     theme=None)
         this = [la.delta_norm for la in snap.layers if la.name != "output"]
         rows = []
         for i, pub in enumerate(NIELSEN_SPEEDS[depth]):
             rows.append({"hidden layer": str(i + 1), "Nielsen": f"{pub:g}",
-                         "this run (seed 0)": _fmt(this[i]),
-                         f"median of {len(SEEDS)} seeds": _fmt(medians[depth][i])})
+                         "this run (seed 0)": common.fmt(this[i]),
+                         f"median of {len(SEEDS)} seeds": common.fmt(medians[depth][i])})
         rows.append({"hidden layer": "first / last",
                      "Nielsen": f"1/{NIELSEN_SPEEDS[depth][-1] / NIELSEN_SPEEDS[depth][0]:.0f}",
                      "this run (seed 0)": f"1/{this[-1] / this[0]:.0f}",
                      f"median of {len(SEEDS)} seeds":
                      f"1/{medians[depth][-1] / medians[depth][0]:.0f}"})
-        compare_table(rows)
+        common.compare_table(rows)
         st.markdown(
             f"Nielsen measured **{' / '.join(str(v) for v in NIELSEN_SPEEDS[depth])}**; "
-            f"this run: **{' / '.join(_fmt(v) for v in this)}**. His numbers come from one "
+            f"this run: **{' / '.join(common.fmt(v) for v in this)}**. His numbers come from one "
             "random initialisation; ours vary from seed to seed by a factor of about 2-3 in "
             "the first layer, so compare the *pattern*: every layer is several times slower "
             "than the one above it."
         )
-        if guess is not None:
-            right = guess.startswith("hidden layer 4")
-            (st.success if right else st.info)(
-                f"You predicted: *{guess}*. " + ("Right: " if right else "Not quite: ") +
-                "the layer next to the output learns fastest and the first ~100x slower.")
+        answer = "the layer next to the output learns fastest and the first ~100x slower."
+        common.reveal(guess, lambda g: g.startswith("hidden layer 4"), "Right: " + answer,
+                      "Not quite: " + answer)
         with st.expander("All three depths (seed 0)"):
             rows = []
             for d, pub in NIELSEN_SPEEDS.items():
                 ours = init_speeds(d)
                 rows.append({"net": f"[784, {', '.join(['30'] * d)}, 10]",
                              "Nielsen": " / ".join(str(v) for v in pub),
-                             "this run": " / ".join(_fmt(v) for v in ours)})
-            compare_table(rows)
+                             "this run": " / ".join(common.fmt(v) for v in ours)})
+            common.compare_table(rows)
 
     # -- 2. during training -------------------------------------------------------------------
     st.header("2 · During training")
@@ -165,14 +133,14 @@ def render() -> None:
     label = st.radio("Length of the run", list(CURVE_EPOCHS), index=1, horizontal=True,
                      key="l01_curve_epochs")
     epochs = CURVE_EPOCHS[label]
-    cfg_t = load_preset(f"nielsen-{depth}", steps=epochs)
+    cfg_t = common.load_preset(f"nielsen-{depth}", steps=epochs)
     st.code(f"gradlab run --preset nielsen-{depth} --steps {epochs} --json -", language="bash")
-    if run_button("l01_train", f"Train the {depth}-layer net"):
-        with st.spinner(f"Training nielsen-{depth} for {epochs} epochs (full batch)…"):
-            res = result(cfg_t)
+    if common.run_button("l01_train", f"Train the {depth}-layer net"):
+        res = common.compute(run_all, cfg_t,
+                             label=f"Training nielsen-{depth} for {epochs} epochs (full batch)…")
         fig = charts.speed_curves(res.snapshots)
         fig.update_xaxes(title_text="epoch (one full-batch step per epoch)")
-        st.plotly_chart(fig, theme=None, key="l01_curves")
+        common.chart(fig, "l01_curves", theme=None)
         first, last = res.snapshots[0], res.snapshots[-1]
         h0 = [la.delta_norm for la in first.layers if la.name != "output"]
         h1 = [la.delta_norm for la in last.layers if la.name != "output"]
@@ -182,14 +150,14 @@ def render() -> None:
         rebound = [j + 1 for j in range(v.shape[1]) if v[-1, j] > 1.5 * v[:, j].min()]
         st.markdown(
             f"Nielsen saw the speeds drop fast, partly rebound, and stay ordered. This run, "
-            f"after {last.step} epochs: **{' / '.join(_fmt(x) for x in h1)}** (at the start "
-            f"{' / '.join(_fmt(x) for x in h0)}). "
+            f"after {last.step} epochs: **{' / '.join(common.fmt(x) for x in h1)}** (at the start "
+            f"{' / '.join(common.fmt(x) for x in h0)}). "
             + ("The layers are **still ordered**: the first learns slowest. "
                if ordered else "The ordering is no longer strict at the last epoch. ")
             + (f"Rebound (now > 1.5x its minimum): layer(s) {', '.join(map(str, rebound))}."
                if rebound else "No rebound in this run: the speeds drop and stay low.")
         )
-    open_in_playground(cfg_t)
+    common.open_in_playground(cfg_t)
 
     # -- 3. accuracy vs depth -----------------------------------------------------------------
     st.header("3 · Does depth help?")
@@ -204,26 +172,22 @@ def render() -> None:
     st.code(f"gradlab run --preset nielsen-4 --set n_train=4000 --set batch_size=10 \\\n"
             f"    --set l2={ACC_L2:g} --steps {a_epochs * ACC_N_TRAIN // 10} --json -"
             "    # --set depth=1 / 2 / 3 for the others", language="bash")
-    if run_button("l01_acc", "Train 1, 2, 3 and 4 hidden layers"):
-        runs = {}
-        bar = st.progress(0.0, text="Training…")
-        for i, d in enumerate(NIELSEN_ACCURACY):
-            runs[d] = result(accuracy_config(d, a_epochs))
-            bar.progress((i + 1) / len(NIELSEN_ACCURACY), text=f"{d} hidden layer(s) done")
-        bar.empty()
-        rows, fig = [], go.Figure()
+    if common.run_button("l01_acc", "Train 1, 2, 3 and 4 hidden layers"):
+        n = len(NIELSEN_ACCURACY)
+        runs: dict[int, RunResult] = {
+            d: common.compute(run_all, accuracy_config(d, a_epochs),
+                              label=f"Training {d} hidden layer(s) ({i + 1} of {n})…")
+            for i, d in enumerate(NIELSEN_ACCURACY)}
+        rows, curves = [], {}
         for d, res in runs.items():
             acc = [100 * (s.test_accuracy or 0.0) for s in res.snapshots]
-            ep = [s.step / (ACC_N_TRAIN // 10) for s in res.snapshots]
+            curves[d] = ([s.step / (ACC_N_TRAIN // 10) for s in res.snapshots], acc)
             rows.append({"hidden layers": d, "net": f"[784, {', '.join(['30'] * d)}, 10]",
                          "Nielsen, 30 epochs (%)": NIELSEN_ACCURACY[d],
                          f"this run, {a_epochs} epoch(s) (%)": round(acc[-1], 2),
                          "best epoch (%)": round(max(acc), 2)})
-            fig.add_scatter(x=ep, y=acc, mode="lines+markers", name=f"{d} hidden",
-                            line=dict(width=3))
-        compare_table(rows)
-        st.plotly_chart(_style(fig, "Test accuracy (512 held-out images)", "epoch",
-                               "test accuracy (%)"), theme=None, key="l01_acc_fig")
+        common.compare_table(rows)
+        common.chart(figures.accuracy_by_depth(curves), "l01_acc_fig", theme=None)
         best = max(runs, key=lambda d: 100 * (runs[d].snapshots[-1].test_accuracy or 0))
         st.markdown(
             f"Best final accuracy here: **{best} hidden layer(s)**. Nielsen's spread was "
@@ -243,4 +207,4 @@ def render() -> None:
         "learn about 100 times slower — which is why adding layers did not help. Lesson 2 "
         "takes the product apart."
     )
-    open_in_playground(load_preset("nielsen-4"), "Open nielsen-4 in the playground")
+    common.open_in_playground(common.load_preset("nielsen-4"), "Open nielsen-4 in the playground")

@@ -12,19 +12,20 @@ from __future__ import annotations
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from app import charts
-from app.lessons.common import compare_table, load_preset, open_in_playground, predict, run_button
-from core.config import RunConfig, from_json
-from core.experiments_1 import (
+from app.charts import initialisation as figures
+from app.lessons import common
+from core.config import RunConfig
+from core.experiments.saturation import (
     activation_percentiles,
     first_crossings,
     hist_quantile,
     saturation_order,
 )
+from core.experiments.variance import layer_variances
 from core.snapshot import RunResult, Snapshot
+from core.train import run_all
 
 TITLE = "3 · Glorot & Bengio: saturation and init"
 ICON = ":material/compress:"
@@ -42,39 +43,19 @@ STATS = {
     "saturation": "fraction of saturated units",
 }
 SHORT = {"mean": "mean", "p98": "98th pct of |a|", "std": "std", "saturation": "saturated"}
-FONT = 16
 CASCADE_PRESET = "glorot-tanh-1000"   # 5 x 1000 tanh, standard init, SGD batch 10, lr 0.1
 CASCADE_LEVEL = 0.9                   # "saturated": the 98th percentile of |a| reaches this
 CASCADE_WINDOW = 3                    # snapshots averaged: one batch of 10 is a noisy sample
 ORDINAL = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def _result(cfg_json: str) -> RunResult:
-    from core.train import run_all
-
-    return run_all(from_json(cfg_json))
-
-
-def result(cfg: RunConfig) -> RunResult:
-    return _result(cfg.to_json())
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _variances(cfg_json: str) -> dict[str, list[float]]:
-    from core.experiments_1 import layer_variances
-
-    v = layer_variances(from_json(cfg_json))
-    return {"act_std": np.sqrt(v.forward).tolist(), "grad_std": np.sqrt(v.backward_z).tolist()}
-
-
 def saturation_config(activation: str, steps: int) -> RunConfig:
     """glorot-sigmoid (4 x 256, standard init, SGD batch 10) with this activation."""
-    return load_preset("glorot-sigmoid", activation=activation, steps=steps)
+    return common.load_preset("glorot-sigmoid", activation=activation, steps=steps)
 
 
 def cost_config(loss: str, steps: int) -> RunConfig:
-    return load_preset("glorot-standard-tanh", loss=loss, steps=steps, every=20)
+    return common.load_preset("glorot-standard-tanh", loss=loss, steps=steps, every=20)
 
 
 def layer_stat(s: Snapshot, stat: str) -> list[float]:
@@ -89,49 +70,24 @@ def layer_stat(s: Snapshot, stat: str) -> list[float]:
     return [hist_quantile(la.act_hist, s.act_edges, 0.98, absolute=True) for la in hidden]
 
 
-def _colors(n: int) -> list[str]:
-    return sample_colorscale("Plasma", list(np.linspace(0.0, 0.8, n)) if n > 1 else [0.0])
-
-
-def _style(fig: go.Figure, title: str, height: int = 420) -> go.Figure:
-    fig.update_layout(template="none", height=height, font=dict(size=FONT, color=charts.TEXT),
-                      title=dict(text=title, font=dict(size=20), x=0.01),
-                      margin=dict(l=80, r=20, t=80, b=60), legend=dict(font=dict(size=FONT)))
-    fig.update_xaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    fig.update_yaxes(showline=True, gridcolor="#e3e3e3", tickfont=dict(size=FONT),
-                     title_font=dict(size=18))
-    fig.update_annotations(font_size=18)
-    return fig
+def stat_matrix(res: RunResult, stat: str) -> np.ndarray:
+    """(K, L): one statistic per hidden layer at every snapshot."""
+    return np.array([layer_stat(s, stat) for s in res.snapshots])
 
 
 def stats_figure(runs: dict[str, RunResult], stat: str) -> go.Figure:
-    """Two rows x one column per activation: the activation mean (Glorot's sigmoid plot)
-    on top, ``stat`` (default: 98th percentile of |a|, his tanh/softsign plot) below."""
-    rows = ["mean", stat]
-    fig = make_subplots(rows=2, cols=len(runs), subplot_titles=list(runs),
-                        horizontal_spacing=0.1, vertical_spacing=0.12, shared_xaxes=True)
-    for c, res in enumerate(runs.values(), start=1):
-        steps = [s.step for s in res.snapshots]
-        for r, st_name in enumerate(rows, start=1):
-            vals = np.array([layer_stat(s, st_name) for s in res.snapshots])     # (K, L)
-            for j, color in enumerate(_colors(vals.shape[1])):
-                fig.add_scatter(x=steps, y=vals[:, j], mode="lines", name=f"layer {j + 1}",
-                                line=dict(color=color, width=3), legendgroup=str(j),
-                                showlegend=c == 1 and r == 1, row=r, col=c)
-        fig.update_xaxes(title_text="step", row=2, col=c)
-    fig.update_yaxes(title_text="mean", row=1, col=1)
-    fig.update_yaxes(title_text=SHORT[stat], row=2, col=1)
-    if stat in ("p98", "saturation"):
-        fig.update_yaxes(range=[0, 1.02], row=2)
-    return _style(fig, f"Per hidden layer during training: mean (top), {STATS[stat]} (bottom)",
-                  height=640)
+    """Per net, every hidden layer's activation mean (Glorot's sigmoid plot) on top and
+    ``stat`` (default: 98th percentile of |a|, his tanh/softsign plot) below."""
+    series = {name: ([s.step for s in res.snapshots], stat_matrix(res, "mean"),
+                     stat_matrix(res, stat)) for name, res in runs.items()}
+    return figures.saturation_grid(series, SHORT[stat], STATS[stat],
+                                   unit_range=stat in ("p98", "saturation"))
 
 
 def first_crossing(res: RunResult, stat: str, level: float) -> list[int | None]:
     """Per hidden layer, the first step at which ``stat`` reaches ``level`` (None: never)."""
     out: list[int | None] = []
-    vals = np.array([layer_stat(s, stat) for s in res.snapshots])
+    vals = stat_matrix(res, stat)
     steps = [s.step for s in res.snapshots]
     for j in range(vals.shape[1]):
         hit = np.nonzero(vals[:, j] >= level)[0]
@@ -151,22 +107,6 @@ def tanh_verdict(cross: list[int | None], steps: int) -> str:
     first = min(hit)[1] + 1
     return (f"Here layer {first} gets there first: **not** Glorot's first-layer-first "
             "cascade.")
-
-
-def cascade_figure(res: RunResult) -> go.Figure:
-    """Glorot's Figure 3 statistic for one run: the 98th percentile of |a| per hidden layer
-    against the step, with the saturation level dashed."""
-    steps, vals = activation_percentiles(res)
-    fig = go.Figure()
-    for j, color in enumerate(_colors(vals.shape[1])):
-        fig.add_scatter(x=steps, y=vals[:, j], mode="lines+markers", name=f"layer {j + 1}",
-                        line=dict(color=color, width=3))
-    fig.add_hline(y=CASCADE_LEVEL, line=dict(color=charts.TEXT, dash="dash", width=1),
-                  annotation_text=f"{CASCADE_LEVEL:g}: saturated", annotation_position="top left",
-                  annotation_font=dict(size=charts.FONT_SIZE, color=charts.TEXT))
-    fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="98th pct of |tanh|", range=[0, 1.02])
-    return _style(fig, "98th percentile of |activation| per layer (Glorot's Figure 3)", 440)
 
 
 def _ordinal(i: int) -> str:
@@ -216,10 +156,6 @@ def cascade_summary(res: RunResult) -> str:
     return said
 
 
-def _f(x: float) -> str:
-    return f"{x:.3g}" if np.isfinite(x) else "NaN"
-
-
 def render() -> None:
     st.title("Glorot & Bengio: saturated units and a better initialisation")
     st.markdown(
@@ -227,7 +163,7 @@ def render() -> None:
         "deep nets so badly. They watched, layer by layer, the **activations** and the "
         "**back-propagated gradients** during training — exactly what this app shows."
     )
-    guess = predict(
+    guess = common.predict(
         "l03_sigmoid",
         "Predict: in a 4-layer sigmoid net, what happens first to the top hidden layer?",
         ["its outputs drift towards 1", "its outputs are pushed towards 0 (saturation)",
@@ -243,16 +179,13 @@ def render() -> None:
             f"gradlab run --preset glorot-sigmoid --set activation=tanh --steps {steps} --json -\n"
             f"gradlab run --preset glorot-sigmoid --set activation=softsign --steps {steps} "
             "--json -", language="bash")
-    if run_button("l03_sat", "Train the three nets"):
-        runs = {}
-        bar = st.progress(0.0, text="Training…")
-        for i, act in enumerate(ACTS):
-            runs[act] = result(saturation_config(act, steps))
-            bar.progress((i + 1) / len(ACTS), text=f"{act} done")
-        bar.empty()
+    if common.run_button("l03_sat", "Train the three nets"):
+        runs = {act: common.compute(run_all, saturation_config(act, steps),
+                                    label=f"Training the {act} net ({i + 1} of {len(ACTS)})…")
+                for i, act in enumerate(ACTS)}
         stat = st.selectbox("Bottom row", [k for k in STATS if k != "mean"],
                             format_func=STATS.get, key="l03_stat")
-        st.plotly_chart(stats_figure(runs, stat), theme=None, key="l03_stats_fig")
+        common.chart(stats_figure(runs, stat), "l03_stats_fig", theme=None)
         sig = runs["sigmoid"]
         top0 = sig.snapshots[0].layers[-2].activation_mean
         top1 = sig.snapshots[-1].layers[-2].activation_mean
@@ -280,14 +213,13 @@ def render() -> None:
             "**Softsign.** Glorot: no cascade; activations settle in the non-linear but "
             "unsaturated region (|a| around 0.4–0.8): compare the bottom row."
         )
-        if guess is not None:
-            right = "towards 0" in guess
-            (st.success if right else st.info)(
-                f"You predicted: *{guess}*. " + ("Right. " if right else "Look again. ") +
-                "The output layer first learns its biases; h carries no useful signal yet, so "
-                "the gradient pushes W·h towards 0 — and for a sigmoid, h → 0 is the flat, "
-                "saturated end (σ′ → 0), so the layers below stop receiving gradient.")
-    open_in_playground(load_preset("glorot-sigmoid"), "Open glorot-sigmoid in the playground")
+        answer = ("The output layer first learns its biases; h carries no useful signal yet, "
+                  "so the gradient pushes W·h towards 0 — and for a sigmoid, h → 0 is the "
+                  "flat, saturated end (σ′ → 0), so the layers below stop receiving gradient.")
+        common.reveal(guess, lambda g: "towards 0" in g, "Right. " + answer,
+                      "Look again. " + answer)
+    common.open_in_playground(common.load_preset("glorot-sigmoid"),
+                              "Open glorot-sigmoid in the playground")
 
     # -- 1b. the tanh cascade at the paper's size ---------------------------------------------
     st.header("1b · The tanh cascade at the paper's size")
@@ -300,11 +232,13 @@ def render() -> None:
         "from layer to layer (Var(W)·n = 1/3), so layer 1 starts highest — the cascade has "
         "a head start.")
     st.code(f"gradlab run --preset {CASCADE_PRESET} --json -", language="bash")
-    if run_button("l03_cascade", "Train the 5 × 1000 net (3000 steps, 1–3 min the first time)"):
-        with st.spinner("Training 5 × 1000 tanh layers…"):
-            res = result(load_preset(CASCADE_PRESET))
-        st.plotly_chart(cascade_figure(res), theme=None, key="l03_cascade_fig")
-        compare_table(cascade_rows(res))
+    if common.run_button("l03_cascade",
+                         "Train the 5 × 1000 net (3000 steps, 1–3 min the first time)"):
+        res = common.compute(run_all, common.load_preset(CASCADE_PRESET),
+                             label="Training 5 × 1000 tanh layers…")
+        common.chart(figures.cascade_figure(*activation_percentiles(res), CASCADE_LEVEL),
+                     "l03_cascade_fig", theme=None)
+        common.compare_table(cascade_rows(res))
         st.markdown(cascade_summary(res))
         st.caption(
             "The 98th percentile is read from each snapshot's histogram of one training batch "
@@ -312,7 +246,8 @@ def render() -> None:
             "consecutive snapshots reaches the level. On MNIST the first layer trails the "
             "others during training (the test suite checks this); the paper's cascade is a "
             "Shapeset result that we could not reproduce here.")
-    open_in_playground(load_preset(CASCADE_PRESET), f"Open {CASCADE_PRESET} in the playground")
+    common.open_in_playground(common.load_preset(CASCADE_PRESET),
+                              f"Open {CASCADE_PRESET} in the playground")
 
     # -- 2. gradients at initialisation -------------------------------------------------------
     st.header("2 · Back-propagated gradients at initialisation")
@@ -324,30 +259,31 @@ def render() -> None:
              r"\quad\Rightarrow\quad \mathrm{Var}(W)=\frac{2}{n_{in}+n_{out}}")
     st.code("gradlab run --preset glorot-standard-tanh --steps 0 --json -\n"
             "gradlab run --preset glorot-normalized-tanh --steps 0 --json -", language="bash")
-    if run_button("l03_init", "Measure both inits"):
+    if common.run_button("l03_init", "Measure both inits"):
         cols = st.columns(2)
         table = []
         for col, name, label in zip(cols, ("glorot-standard-tanh", "glorot-normalized-tanh"),
                                     ("standard", "normalised"), strict=True):
-            cfg = load_preset(name, steps=0)
-            snap = result(cfg).snapshots[0]
+            cfg = common.load_preset(name, steps=0)
+            snap = common.compute(run_all, cfg, label=f"Measuring the {label} init…").snapshots[0]
             fig = charts.grad_hist_panel(snap)
             fig.update_layout(title_text=f"{label} init: log10 |dC/dz| per layer", height=420)
-            col.plotly_chart(fig, theme=None, key=f"l03_gh_{label}")
-            v = _variances(cfg.to_json())
-            g = v["grad_std"]
+            with col:
+                common.chart(fig, f"l03_gh_{label}", theme=None)
+            v = common.compute(layer_variances, cfg, label=f"Measuring the {label} init…")
+            g = np.sqrt(v.backward_z)
             table.append({"init": label,
-                          **{f"grad std, layer {i + 1}": _f(x) for i, x in enumerate(g)},
+                          **{f"grad std, layer {i + 1}": common.fmt(x) for i, x in enumerate(g)},
                           "first / last": f"{g[0] / g[-1]:.2f}"})
-        compare_table(table)
+        common.compare_table(table)
         st.markdown(
             "Glorot & Bengio: with standard init the gradients **shrink towards the input**; "
             "with normalised init every layer has about the same spread. This run: the ratio "
             f"of the gradient spread in layer 1 to layer 5 is **{table[0]['first / last']}** "
             f"(standard) vs **{table[1]['first / last']}** (normalised)."
         )
-    open_in_playground(load_preset("glorot-normalized-tanh"),
-                       "Open glorot-normalized-tanh in the playground")
+    common.open_in_playground(common.load_preset("glorot-normalized-tanh"),
+                              "Open glorot-normalized-tanh in the playground")
 
     # -- 3. the cost ----------------------------------------------------------------------------
     st.header("3 · Cross-entropy vs quadratic cost")
@@ -360,24 +296,21 @@ def render() -> None:
     csteps = COST_STEPS[clabel]
     st.code(f"gradlab run --preset glorot-standard-tanh --set loss=quadratic --steps {csteps} "
             "--json -", language="bash")
-    if run_button("l03_cost", "Train with both costs"):
-        runs = {loss: result(cost_config(loss, csteps)) for loss in ("softmax_ce", "quadratic")}
-        fig = go.Figure()
-        rows = []
-        for (loss, res), color in zip(runs.items(), (charts.BLUE, charts.RED), strict=True):
+    if common.run_button("l03_cost", "Train with both costs"):
+        costs = {"softmax_ce": "cross-entropy", "quadratic": "quadratic"}
+        curves, rows = {}, []
+        for loss, name in costs.items():
+            res = common.compute(run_all, cost_config(loss, csteps),
+                                 label=f"Training with the {name} cost…")
             evaluated = [s for s in res.snapshots if s.test_accuracy is not None]
             x = [s.step for s in evaluated]
             y = [100 * s.test_accuracy for s in evaluated]
-            name = "cross-entropy" if loss == "softmax_ce" else "quadratic"
-            fig.add_scatter(x=x, y=y, mode="lines", name=name, line=dict(width=3, color=color))
+            curves[name] = (x, y)
             reach = next((s for s, a in zip(x, y, strict=True) if a >= 70), None)
             rows.append({"cost": name, "test accuracy at the end (%)": f"{y[-1]:.1f}",
                          "first step with ≥ 70 %": str(reach) if reach is not None else "never"})
-        fig.update_xaxes(title_text="step")
-        fig.update_yaxes(title_text="test accuracy (%)", range=[0, 100])
-        st.plotly_chart(_style(fig, "Test accuracy, same net, two costs", 380),
-                        theme=None, key="l03_cost_fig")
-        compare_table(rows)
+        common.chart(figures.cost_figure(curves), "l03_cost_fig", theme=None)
+        common.compare_table(rows)
         st.markdown(
             "Glorot & Bengio: the cross-entropy surface is much steeper; the quadratic cost "
             "has **plateaus** where learning crawls. Why: the quadratic cost's gradient is "

@@ -12,13 +12,12 @@ import math
 import shlex
 
 import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from app import charts
-from app.lessons.common import compare_table, load_preset, open_in_playground, predict, run_button
-from core.config import RunConfig, from_dict, from_json
+from app.charts import initialisation as figures
+from app.lessons import common
+from core.config import RunConfig, from_dict
+from core.experiments.variance import LayerVariances, SweepPoint, layer_variances, lr_sweep
 from core.theory import forward_variance_gain, he_gamma, xavier_gamma
 
 TITLE = "4 · Variance through depth"
@@ -34,13 +33,10 @@ ACTIVATIONS = {
 }
 WIDTH = 256
 INITS = ("N(0, 1)", "Xavier", "He")
-COLORS = {"N(0, 1)": charts.RED, "Xavier": charts.BLUE, "He": charts.GREEN,
-          "custom": charts.ORANGE}
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 50.0)
 CLIP = 1.0
 SWEEP_STEPS = {"50 steps per run (~10 s the first time)": 50,
                "200 steps, the preset (~30 s the first time)": 200}
-FONT = 16
 
 
 def variance_config(activation: str, init: str, depth: int, c: float = 1.0) -> RunConfig:
@@ -58,27 +54,15 @@ def variance_config(activation: str, init: str, depth: int, c: float = 1.0) -> R
     return from_dict({**base, **extra})
 
 
-@st.cache_data(max_entries=128, show_spinner=False)
-def _variances(cfg_json: str) -> dict[str, list[float]]:
-    from core.experiments_1 import layer_variances
-
-    v = layer_variances(from_json(cfg_json))
-    return {"forward": v.forward.tolist(), "backward": v.backward.tolist()}
+def variances(cfg: RunConfig) -> LayerVariances:
+    return common.compute(layer_variances, cfg, label="Measuring the variances…")
 
 
-def variances(cfg: RunConfig) -> dict[str, list[float]]:
-    return _variances(cfg.to_json())
-
-
-@st.cache_data(max_entries=16, show_spinner=False)
-def _sweep(cfg_json: str, lrs: tuple[float, ...], clip: float) -> list[dict]:
-    from core.experiments_1 import lr_sweep
-
-    return [p.__dict__ for p in lr_sweep(from_json(cfg_json), lrs, clip_norm=clip)]
-
-
-def sweep(cfg: RunConfig, lrs: tuple[float, ...], clip: float) -> list[dict]:
-    return _sweep(cfg.to_json(), tuple(lrs), float(clip))
+def sweep(cfg: RunConfig, clip: float) -> list[SweepPoint]:
+    """The learning-rate sweep over LRS, gradient norm clipped to ``clip`` (0: off)."""
+    how = f"with clip_norm = {clip:g}" if clip > 0 else "without clipping"
+    return common.compute(lr_sweep, cfg, tuple(LRS), clip_norm=float(clip),
+                          label=f"Training {len(LRS)} nets {how}…")
 
 
 def theory_ratio(activation: str, init: str, c: float) -> float | None:
@@ -104,69 +88,6 @@ def geo_ratio(v: list[float], backward: bool) -> float:
     return float(np.exp(np.mean(np.log(r))))
 
 
-def _clean(v: list[float]) -> list[float | None]:
-    return [x if (x is not None and np.isfinite(x) and x > 0) else None for x in v]
-
-
-def variance_figure(results: dict[str, dict[str, list[float]]], activation: str) -> go.Figure:
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
-        "forward: Var(h<sup>l</sup>)", "backward: Var(∂ℓ/∂h<sup>l</sup>)"))
-    for name, r in results.items():
-        for c, key in ((1, "forward"), (2, "backward")):
-            layers = list(range(1, len(r[key]) + 1))
-            fig.add_scatter(x=layers, y=_clean(r[key]), mode="lines+markers", name=name,
-                            line=dict(width=3, color=COLORS.get(name, charts.ORANGE)),
-                            marker=dict(size=7), legendgroup=name, showlegend=c == 1,
-                            row=1, col=c)
-    fig.update_yaxes(type="log", exponentformat="power", showline=True, gridcolor="#e3e3e3",
-                     tickfont=dict(size=FONT), title_font=dict(size=18))
-    fig.update_yaxes(title_text="variance (log scale)", row=1, col=1)
-    fig.update_xaxes(title_text="hidden layer (1 = next to the input)", showline=True,
-                     gridcolor="#e3e3e3", tickfont=dict(size=FONT), title_font=dict(size=18),
-                     dtick=1 if len(next(iter(results.values()))["forward"]) <= 12 else None)
-    fig.update_layout(template="none", height=440, font=dict(size=FONT, color=charts.TEXT),
-                      title=dict(text=f"{ACTIVATIONS[activation]}: variance through depth "
-                                 "at initialisation", font=dict(size=20), x=0.01),
-                      margin=dict(l=80, r=20, t=90, b=60), legend=dict(font=dict(size=FONT)))
-    fig.update_annotations(font_size=18)
-    return fig
-
-
-def sweep_figure(points: dict[str, list[dict]]) -> go.Figure:
-    """Final loss per learning rate (log-log); runs that hit NaN/inf as crosses on top."""
-    fig = go.Figure()
-    finite = [p["final_loss"] for pts in points.values() for p in pts
-              if p["diverged_at"] is None and np.isfinite(p["final_loss"])]
-    lo = math.floor(math.log10(min(finite + [0.1]))) - 0.3
-    top = max(finite + [10.0]) * 10
-    styles = ((charts.RED, "circle", 14, "dash"), (charts.BLUE, "square", 9, "solid"))
-    for (name, pts), (color, symbol, size, dash) in zip(points.items(), styles, strict=True):
-        ok = [p for p in pts if p["diverged_at"] is None]
-        bad = [p for p in pts if p["diverged_at"] is not None]
-        fig.add_scatter(x=[p["lr"] for p in ok], y=[p["final_loss"] for p in ok],
-                        mode="lines+markers", name=name,
-                        line=dict(width=3, color=color, dash=dash),
-                        marker=dict(size=size, symbol=symbol),
-                        hovertemplate="lr %{x:g}: loss %{y:.3g}<extra>" + name + "</extra>")
-        if bad:
-            fig.add_scatter(x=[p["lr"] for p in bad], y=[top] * len(bad), mode="markers",
-                            name=f"{name}: NaN/inf", marker=dict(symbol="x", size=16, color=color),
-                            customdata=[p["diverged_at"] for p in bad],
-                            hovertemplate="lr %{x:g}: NaN/inf at step %{customdata}<extra></extra>")
-    fig.add_hline(y=top, line=dict(color=charts.GREY, width=1, dash="dot"))
-    fig.update_xaxes(type="log", title_text="learning rate (log scale)", showline=True,
-                     gridcolor="#e3e3e3", tickfont=dict(size=FONT), title_font=dict(size=18),
-                     tickvals=list(LRS), ticktext=[f"{v:g}" for v in LRS])
-    fig.update_yaxes(type="log", title_text="final training loss (log scale)", showline=True,
-                     gridcolor="#e3e3e3", tickfont=dict(size=FONT), title_font=dict(size=18),
-                     exponentformat="power", range=[lo, math.log10(top) + 0.5], dtick=1)
-    fig.update_layout(template="none", height=440, font=dict(size=FONT, color=charts.TEXT),
-                      title=dict(text="Learning-rate sweep: where NaN/inf appears",
-                                 font=dict(size=20), x=0.01),
-                      margin=dict(l=80, r=20, t=60, b=60), legend=dict(font=dict(size=FONT)))
-    return fig
-
-
 def _cli(cfg: RunConfig) -> str:
     d = {k: v for k, v in cfg.to_dict().items() if v != RunConfig().to_dict()[k]
          and k not in ("lr", "batch_size", "n_test")}
@@ -183,16 +104,12 @@ def _cli(cfg: RunConfig) -> str:
     return "\n".join(out + [cur])
 
 
-def _outcome(p: dict) -> str:
+def _outcome(p: SweepPoint) -> str:
     """One cell of the sweep table: where it broke, or how it ended."""
-    if p["diverged_at"] is not None:
-        return f"NaN/inf at step {p['diverged_at']}"
-    acc = p["final_test_accuracy"]
-    return f"loss {p['final_loss']:.3g}" + (f", acc {100 * acc:.0f} %" if acc is not None else "")
-
-
-def _f(x: float | None) -> str:
-    return "—" if x is None or not np.isfinite(x) else f"{x:.3g}"
+    if p.diverged_at is not None:
+        return f"NaN/inf at step {p.diverged_at}"
+    acc = p.final_test_accuracy
+    return f"loss {p.final_loss:.3g}" + (f", acc {100 * acc:.0f} %" if acc is not None else "")
 
 
 def render() -> None:
@@ -211,9 +128,9 @@ def render() -> None:
                 "factor 2 for ReLU, which zeroes half its inputs:", unsafe_allow_html=True)
     st.latex(r"\gamma_t^{\text{Xavier}} = \frac{2}{n_{t-1}+n_t} \qquad "
              r"\gamma_t^{\text{He}} = \frac{2}{n_{t-1}}")
-    guess = predict("l04_var", "Predict: a 10-layer linear net of width 256 with W ~ N(0, 1). "
-                    "By what factor does the activation variance grow per layer?",
-                    ["about 1", "about 2", "about 16", "about 256"])
+    guess = common.predict("l04_var", "Predict: a 10-layer linear net of width 256 with "
+                           "W ~ N(0, 1). By what factor does the activation variance grow per "
+                           "layer?", ["about 1", "about 2", "about 16", "about 256"])
 
     # -- 1. variance through depth ------------------------------------------------------------
     st.header("1 · Forward and backward variance at initialisation")
@@ -227,18 +144,20 @@ def render() -> None:
                "the cross-entropy w.r.t. each layer's output.")
     results = {name: variances(variance_config(act, name, depth)) for name in INITS}
     results[f"N(0, {c:g}/n)"] = variances(variance_config(act, "custom", depth, c))
-    st.plotly_chart(variance_figure(results, act), theme=None, key="l04_var_fig")
+    title = f"{ACTIVATIONS[act]}: variance through depth at initialisation"
+    pairs = {name: (v.forward, v.backward) for name, v in results.items()}
+    common.chart(figures.variance_figure(pairs, title), "l04_var_fig", theme=None)
     rows = []
-    for name, r in results.items():
+    for name, v in results.items():
         init = name if name in INITS else "custom"
         th = theory_ratio(act, init, c)
-        overflow = not all(np.isfinite(x) for x in r["forward"] + r["backward"])
+        overflow = not np.isfinite(np.concatenate([v.forward, v.backward])).all()
         rows.append({"init": name,
-                     "forward factor per layer": _f(geo_ratio(r["forward"], False)),
-                     "backward factor per layer": _f(geo_ratio(r["backward"], True)),
-                     "theory (n·γ, ×½ for ReLU)": _f(th),
+                     "forward factor per layer": common.fmt(geo_ratio(v.forward, False), "—"),
+                     "backward factor per layer": common.fmt(geo_ratio(v.backward, True), "—"),
+                     "theory (n·γ, ×½ for ReLU)": common.fmt(th, "—"),
                      "overflow (inf/NaN)": "yes" if overflow else "no"})
-    compare_table(rows)
+    common.compare_table(rows)
     st.caption("Factor per layer = geometric mean of Var(layer t) / Var(layer t−1), t = 2…L "
                "(backward: from layer t down to t−1, towards the input); — means a value "
                "overflowed to inf or fell to 0. The "
@@ -259,15 +178,12 @@ def render() -> None:
     elif act == "relu":
         st.markdown("**ReLU** zeroes half of its inputs, so it halves the variance: Xavier "
                     "(n·γ = 1) shrinks it by ½ per layer, He (n·γ = 2) keeps it.")
-    if guess is not None:
-        right = guess == "about 256"
-        (st.success if right else st.info)(
-            f"You predicted: *{guess}*. " + ("Right: " if right else "Not quite: ") +
-            f"n·γ = {WIDTH} · 1 = {WIDTH} per layer (choose *linear* above to check); after 10 "
-            "layers that is 256¹⁰ ≈ 10²⁴.")
+    answer = (f"n·γ = {WIDTH} · 1 = {WIDTH} per layer (choose *linear* above to check); "
+              "after 10 layers that is 256¹⁰ ≈ 10²⁴.")
+    common.reveal(guess, lambda g: g == "about 256", "Right: " + answer, "Not quite: " + answer)
     st.code(_cli(variance_config(act, "He", depth)), language="bash")
-    open_in_playground(variance_config(act, "He", depth), "Open the He-initialised net in the "
-                       "playground")
+    common.open_in_playground(variance_config(act, "He", depth),
+                              "Open the He-initialised net in the playground")
 
     # -- 2. NaN / inf ---------------------------------------------------------------------------
     st.header("2 · A learning-rate sweep: where does NaN/inf appear?")
@@ -281,23 +197,22 @@ def render() -> None:
     slabel = st.radio("Run length", list(SWEEP_STEPS), index=0, horizontal=True,
                       key="l04_sweep_steps")
     ssteps = SWEEP_STEPS[slabel]
-    cfg = load_preset("exploding-lr", steps=ssteps, every=10)
+    cfg = common.load_preset("exploding-lr", steps=ssteps, every=10)
     st.code(f"gradlab run --preset exploding-lr --set lr=1 --steps {ssteps} --json -\n"
             f"gradlab run --preset exploding-lr --set lr=1 --set clip_norm={CLIP:g} "
             f"--steps {ssteps} --json -", language="bash")
-    if run_button("l04_sweep", "Run the sweep"):
-        with st.spinner(f"Training {2 * len(LRS)} nets…"):
-            plain = sweep(cfg, LRS, 0.0)
-            clipped = sweep(cfg, LRS, CLIP)
-        st.plotly_chart(sweep_figure({"no clipping": plain,
-                                      f"clip_norm = {CLIP:g}": clipped}),
-                        theme=None, key="l04_sweep_fig")
-        rows = [{"learning rate": f"{p['lr']:g}", "no clipping": _outcome(p),
+    if common.run_button("l04_sweep", "Run the sweep"):
+        plain = sweep(cfg, 0.0)
+        clipped = sweep(cfg, CLIP)
+        common.chart(figures.sweep_figure({"no clipping": plain,
+                                           f"clip_norm = {CLIP:g}": clipped}, LRS),
+                     "l04_sweep_fig", theme=None)
+        rows = [{"learning rate": f"{p.lr:g}", "no clipping": _outcome(p),
                  f"clip_norm = {CLIP:g}": _outcome(q)}
                 for p, q in zip(plain, clipped, strict=True)]
-        compare_table(rows)
-        bad = [p["lr"] for p in plain if p["diverged_at"] is not None]
-        bad_c = [p["lr"] for p in clipped if p["diverged_at"] is not None]
+        common.compare_table(rows)
+        bad = [p.lr for p in plain if p.diverged_at is not None]
+        bad_c = [p.lr for p in clipped if p.diverged_at is not None]
         st.markdown(
             (f"Without clipping, NaN/inf first appears at **lr = {min(bad):g}**"
              if bad else "Without clipping no run hit NaN/inf") + "; "
@@ -305,7 +220,8 @@ def render() -> None:
                "with clipping **no run** hit NaN/inf — though at the largest rates the loss is "
                "high: clipping bounds each step, it does not make a bad learning rate good.")
         )
-    open_in_playground(load_preset("exploding-lr"), "Open exploding-lr in the playground")
+    common.open_in_playground(common.load_preset("exploding-lr"),
+                              "Open exploding-lr in the playground")
 
     st.header("What it means")
     st.markdown(

@@ -3,24 +3,17 @@ into thin filaments (seed 000).
 
 A 2-D grid of inputs is pushed through a composition of random maps R^2 -> R^2 (each a
 wide random layer followed by a linear read-out to 2 units: a deep GP written as a net),
-layer by layer. Computed by ``core.experiments_2.warp_grid``; the local Jacobian of every
+layer by layer. Computed by ``core.experiments.warping.warp_grid``; the local Jacobian of every
 layer is carried forward exactly.
 """
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from app.lessons.common import (
-    compare_table,
-    load_preset,
-    open_in_playground,
-    predict,
-    run_button,
-)
+from app.charts import jacobians as figures
+from app.lessons import common
+from core.experiments.warping import WarpResult, warp_grid
 
 TITLE = "8 · Duvenaud: input-space warping"
 ICON = ":material/waves:"
@@ -30,94 +23,12 @@ SHOW_DEPTHS = (1, 2, 4, 8, 16, 32)
 MAX_DEPTH = SHOW_DEPTHS[-1]
 GRID = 81             # grid points per side of the input square [-1, 1]^2
 ACTS = {"tanh": "tanh features", "cos": "cos features (≈ SE-kernel GP, as Duvenaud)"}
-FONT = 16
 
 
-@st.cache_data(max_entries=32, show_spinner=False)
-def warp(act: str, gain: float, hidden: int, input_connected: bool, seed: int):
-    from core.experiments_2 import warp_grid
-
-    return warp_grid(MAX_DEPTH, hidden, act, gain, input_connected, grid_n=GRID, seed=seed)
-
-
-def _style(fig: go.Figure, height: int) -> go.Figure:
-    fig.update_layout(template="none", height=height, font=dict(size=FONT),
-                      margin=dict(l=70, r=20, t=90, b=60),
-                      legend=dict(font=dict(size=FONT), orientation="h", x=0, y=-0.2))
-    fig.update_annotations(font=dict(size=18))
-    fig.update_xaxes(showline=True, tickfont=dict(size=14), title_font=dict(size=16))
-    fig.update_yaxes(showline=True, tickfont=dict(size=14), title_font=dict(size=16))
-    return fig
-
-
-def _rank(v: np.ndarray) -> np.ndarray:
-    """Values -> their rank in [0, 1] (a monotone recolouring: only the order is kept)."""
-    r = np.argsort(np.argsort(v.ravel(), kind="stable"), kind="stable").reshape(v.shape)
-    return r / max(v.size - 1, 1)
-
-
-def rgb_image(rep: np.ndarray) -> np.ndarray:
-    """(G, G, 2) representation -> (G, G, 3) uint8 colours: red = rank of h1, blue = rank
-    of h2, so a colour names a point of the 2-D representation. Row 0 = top (x2 = +1)."""
-    a, b = _rank(rep[..., 0]), _rank(rep[..., 1])
-    img = np.stack([a, 0.35 + 0.3 * (1.0 - np.abs(a - b)), b], -1)
-    return (255 * img[::-1]).astype(np.uint8)
-
-
-def colour_figure(w, title: str) -> go.Figure:
-    """Input space, each point coloured by where the layer-l representation puts it."""
-    idx = [int(d) for d in SHOW_DEPTHS]
-    fig = make_subplots(rows=1, cols=len(idx), subplot_titles=[f"layer {d}" for d in idx],
-                        horizontal_spacing=0.015)
-    for j, d in enumerate(idx):
-        fig.add_trace(go.Image(z=rgb_image(w.reps[d]), hoverinfo="skip"), row=1, col=j + 1)
-        fig.update_xaxes(showticklabels=False, showline=False, row=1, col=j + 1)
-        fig.update_yaxes(showticklabels=False, showline=False, row=1, col=j + 1)
-    fig.update_xaxes(title_text="x₁ →", row=1, col=1)
-    fig.update_yaxes(title_text="x₂ →", row=1, col=1)
-    fig.update_layout(title=dict(text=title, font=dict(size=20), x=0.01))
-    return _style(fig, 300)
-
-
-def grid_figure(w) -> go.Figure:
-    """The image of the grid lines, h_l(grid), drawn in the 2-D representation space."""
-    idx = [int(d) for d in SHOW_DEPTHS]
-    fig = make_subplots(rows=1, cols=len(idx), subplot_titles=[f"layer {d}" for d in idx],
-                        horizontal_spacing=0.04)
-    G = w.grid.shape[0]
-    lines = range(0, G, 8)
-    for j, d in enumerate(idx):
-        r = w.reps[d]                                           # (G, G, 2)
-        xs, ys = [], []
-        for i in lines:
-            xs += list(r[i, :, 0]) + [None] + list(r[:, i, 0]) + [None]
-            ys += list(r[i, :, 1]) + [None] + list(r[:, i, 1]) + [None]
-        fig.add_scatter(x=xs, y=ys, mode="lines", line=dict(width=1, color="#2166ac"),
-                        showlegend=False, hoverinfo="skip", row=1, col=j + 1)
-        fig.update_xaxes(title_text="h₁", row=1, col=j + 1)
-    fig.update_yaxes(title_text="h₂", row=1, col=1)
-    fig.update_layout(title=dict(text="The grid itself after l layers (every 8th grid line)",
-                                 font=dict(size=20), x=0.01))
-    return _style(fig, 330)
-
-
-def ratio_figure(plain, connected) -> go.Figure:
-    fig = go.Figure()
-    for w, name, color in ((plain, "plain composition", "#c62828"),
-                           (connected, "input-connected (each layer also sees x)", "#1a9850")):
-        if w is None:
-            continue
-        y = np.maximum(w.ratio_median[1:], 1e-30)
-        fig.add_scatter(x=w.depths[1:], y=y, mode="lines+markers", name=name,
-                        line=dict(color=color, width=3), marker=dict(size=7))
-    fig.update_layout(title=dict(text="How flat is each local patch? s₂/s₁ of ∂hₗ/∂x",
-                                 font=dict(size=20), x=0.01))
-    fig.update_xaxes(title_text="layer l")
-    fig.update_yaxes(type="log", title_text="median s₂ / s₁ over the grid (log)",
-                     exponentformat="power")
-    _style(fig, 400)
-    fig.update_layout(margin=dict(l=90, r=20, t=70, b=70))
-    return fig
+def warp(act: str, gain: float, hidden: int, input_connected: bool, seed: int) -> WarpResult:
+    """The grid pushed through MAX_DEPTH random layers (computed once per process)."""
+    return common.compute(warp_grid, MAX_DEPTH, hidden, act, gain, input_connected,
+                          grid_n=GRID, seed=seed, label="Warping…")
 
 
 def render() -> None:
@@ -138,10 +49,10 @@ def render() -> None:
         "*is* 2-D and is drawn without any projection. s₂/s₁ = 1: the patch keeps its shape; "
         "s₂/s₁ → 0: it has been squashed onto a line.")
 
-    guess = predict("l08_guess", "Predict: after 32 random layers, a small square of input "
-                    "space has become…",
-                    ["a slightly bent square", "a very thin strip (one direction left)",
-                     "a single point"])
+    guess = common.predict("l08_guess", "Predict: after 32 random layers, a small square of input "
+                           "space has become…",
+                           ["a slightly bent square", "a very thin strip (one direction left)",
+                            "a single point"])
     c1, c2, c3, c4 = st.columns(4)
     act = c1.selectbox("Features φ", list(ACTS), format_func=ACTS.get, key="l08_act")
     gain = c2.select_slider("Gain g", [1.0, 2.0, 3.0, 4.0], value=3.0, key="l08_gain")
@@ -149,33 +60,32 @@ def render() -> None:
     seed = int(c4.number_input("Seed", 0, 10_000, 0, key="l08_seed"))
     connected = st.toggle("Also show the input-connected variant (each layer also gets x)",
                           value=True, key="l08_ic")
-    st.code(f"from core.experiments_2 import warp_grid\n"
+    st.code(f"from core.experiments.warping import warp_grid\n"
             f"warp_grid(depth={MAX_DEPTH}, hidden={hidden}, act={act!r}, gain={gain}, "
             f"input_connected=False, seed={seed})", language="python")
-    if run_button("l08_run", f"Push the grid through {MAX_DEPTH} random layers"):
-        with st.spinner("Warping…"):
-            plain = warp(act, float(gain), int(hidden), False, seed)
-            ic = warp(act, float(gain), int(hidden), True, seed) if connected else None
+    if common.run_button("l08_run", f"Push the grid through {MAX_DEPTH} random layers"):
+        plain = warp(act, float(gain), int(hidden), False, seed)
+        ic = warp(act, float(gain), int(hidden), True, seed) if connected else None
         st.subheader("Plain composition")
-        st.plotly_chart(colour_figure(plain, "Input space, coloured by where layer l puts "
-                                             "each point"), key="l08_colour")
-        st.caption("Colour = position in the 2-D representation (red: rank of h₁, blue: rank "
-                   "of h₂). With depth the colour changes across thin parallel bands only: "
-                   "the filaments.")
-        st.plotly_chart(grid_figure(plain), key="l08_grid")
-        st.caption("The same grid lines after l layers: the 2-D sheet is folded and squashed "
-                   "onto a thin curve.")
+        common.chart(figures.colour_figure(plain, SHOW_DEPTHS, "Input space, coloured by where "
+                                           "layer l puts each point"), "l08_colour",
+                     "Colour = position in the 2-D representation (red: rank of h₁, blue: "
+                     "rank of h₂). With depth the colour changes across thin parallel bands "
+                     "only: the filaments.")
+        common.chart(figures.grid_figure(plain, SHOW_DEPTHS), "l08_grid",
+                     "The same grid lines after l layers: the 2-D sheet is folded and squashed "
+                     "onto a thin curve.")
         last_p = float(plain.ratio_median[MAX_DEPTH])
         if ic is not None:
             last_i = float(ic.ratio_median[MAX_DEPTH])
             st.subheader("Input-connected: every layer also gets x")
-            st.plotly_chart(colour_figure(ic, "Input-connected: coloured by where layer l "
-                                              "puts each point"), key="l08_colour_ic")
-            st.caption("With the raw input fed to every layer, the colour keeps varying in "
-                       "both directions." if last_i > 0.02 else
-                       "With these settings even the input-connected net flattens most "
-                       "patches: compare the curves below.")
-        st.plotly_chart(ratio_figure(plain, ic), key="l08_ratio")
+            common.chart(figures.colour_figure(ic, SHOW_DEPTHS, "Input-connected: coloured by "
+                                               "where layer l puts each point"), "l08_colour_ic",
+                         "With the raw input fed to every layer, the colour keeps varying in "
+                         "both directions." if last_i > 0.02 else
+                         "With these settings even the input-connected net flattens most "
+                         "patches: compare the curves below.")
+        common.chart(figures.ratio_figure(plain, ic), "l08_ratio")
         msg = (f"Median over the {GRID} × {GRID} grid of s₂/s₁: {plain.ratio_median[1]:.2g} "
                f"after one layer, {last_p:.2g} after {MAX_DEPTH} in the plain composition")
         if ic is not None:
@@ -189,17 +99,13 @@ def render() -> None:
             if ic is not None:
                 row["input-connected: median s₂/s₁"] = f"{ic.ratio_median[d]:.2g}"
             rows.append(row)
-        compare_table(rows)
+        common.compare_table(rows)
         st.caption("Duvenaud et al. report the same collapse as a spectrum of the deep "
                    "GP's Jacobian in which one singular value dominates as depth grows, "
                    "and that connecting the input to every layer prevents it.")
-        if guess is not None:
-            right = guess.startswith("a very thin strip")
-            (st.success if right else st.info)(
-                f"You predicted: *{guess}*. " + ("Right." if right else
-                                                 "Not quite: look at the last panels — "
-                                                 "still spread out, but only along one "
-                                                 "direction."))
+        common.reveal(guess, lambda g: g.startswith("a very thin strip"), "Right.",
+                      "Not quite: look at the last panels — still spread out, but only along "
+                      "one direction.")
 
     st.header("What it means")
     st.markdown(
@@ -212,4 +118,4 @@ def render() -> None:
         "connections: lesson 9) keeps a full-rank path from x to every layer and breaks the "
         "collapse. With g = 1 and tanh the maps contract instead: the whole square shrinks "
         "to a point — try it.")
-    open_in_playground(load_preset("default"), "Open the playground")
+    common.open_in_playground(common.load_preset("default"), "Open the playground")

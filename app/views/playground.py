@@ -11,9 +11,9 @@ import time
 
 import streamlit as st
 
-from app import controls
+from app import charts, controls, sidebar
 from app.env import env_float
-from app.session import (
+from app.live import (
     DIVERGED,
     ERROR,
     FINISHED,
@@ -23,21 +23,11 @@ from app.session import (
     get_trainer,
     light,
 )
-
-try:  # pure Plotly builders (another module of app/)
-    from app import charts
-except ImportError:  # pragma: no cover - only while app/charts.py is being written
-    charts = None
-try:  # in-place Plotly.react updates, no remount per frame
-    from app.stream_chart import stream_chart
-except ImportError:  # pragma: no cover - only while app/stream_chart is being written
-    stream_chart = None
+from app.stream_chart import stream_chart
 
 #: Redraw period of the live panels while a run is active (env GRADLAB_FRAME_S, 0.25-5 s),
-#: and of the curves over the whole history (twice that; see _panels). Measured on the
-#: 2-core box with the browser on it (`make bench`): redrawing every 0.5 s cost about a
-#: quarter of the training speed (the server's Python shares one GIL with the training
-#: thread, and Chromium's Plotly work took 0.7 of a core); at 0.75 s / 1.5 s about a tenth.
+#: and of the curves over the whole history (twice that; see _panels): redraws share the
+#: server's CPU with the training (README, "Hosting it for a class").
 FRAME_S = min(5.0, env_float("GRADLAB_FRAME_S", 0.75, lo=0.25))
 HISTORY_S = 2 * FRAME_S
 HISTORY_TICK = "pg__history_tick"
@@ -62,32 +52,11 @@ def _decimate(history, n: int = MAX_POINTS) -> list:
     return [h[round(i * step)] for i in range(n)]
 
 
-def _draw(fig, key: str, height: int) -> None:
-    if stream_chart is not None:
-        stream_chart(fig, key=key, height=height)
-    else:  # pragma: no cover - fallback while the component is missing
-        st.plotly_chart(fig, key=key, height=height)
-
-
-#: Used until app.charts.CAPTIONS has a caption of its own for the RNN's time panel.
-TIME_GRADS_CAPTION = ("How much gradient ||dL/dh_t|| reaches each time step t (log scale): in "
-                      "a plain RNN it fades long before the first steps; a GRU's additive path "
-                      "can carry it back.")
-
-
-def _caption(name: str) -> None:
-    captions = getattr(charts, "CAPTIONS", {}) if charts is not None else {}
-    text = captions.get(name) or (TIME_GRADS_CAPTION if name == "time_grads" else None)
-    if text:
-        st.caption(text)
-
-
-def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 360) -> None:
-    """The chart (its title is in the figure), then a one-sentence caption. ``deps``
-    identify the inputs; a failing builder shows a note, never a traceback."""
-    if charts is None:
-        st.info("The chart module is not available.")
-        return
+def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 360,
+           sequence: bool = False) -> None:
+    """The chart (its title is in the figure), then a one-sentence caption (``sequence``:
+    the RNN/GRU variant of the panel's). ``deps`` identify the inputs; a failing builder
+    shows a note, never a traceback."""
     hit = cache.get(key)
     if hit is not None and hit[0] == deps:
         fig = hit[1]
@@ -100,8 +69,10 @@ def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 3
             fig = None
         cache[key] = (deps, fig)
     if fig is not None:
-        _draw(fig, key, height)
-    _caption(name)
+        stream_chart(fig, key=key, height=height)
+    text = charts.caption(name, sequence)
+    if text:
+        st.caption(text)
 
 
 # ---- the page -------------------------------------------------------------------------------
@@ -200,8 +171,8 @@ def _panels(view: TrainerView, cache: dict) -> None:
         spec_id = (s_id if view.config.is_sequence or snap is None
                    or snap.spectrum_step is None
                    else (view.epoch, snap.spectrum_step, snap.diverged))
-        _panel("time_grads" if view.config.is_sequence else "spectrum",
-               lambda: charts.spectrum(snap), "pg_chart_spectrum", spec_id, cache)
+        _panel("spectrum", lambda: charts.spectrum(snap), "pg_chart_spectrum", spec_id, cache,
+               sequence=view.config.is_sequence)
     with right:
         _panel("update_ratio", lambda: charts.update_ratio(hist), "pg_chart_update",
                h_id, cache)
@@ -236,7 +207,7 @@ def live(trainer) -> None:
 
 
 def main() -> None:
-    ctrl = controls.sidebar()
+    ctrl = sidebar.draw()
     trainer = get_trainer()
     trainer.touch()
     if not trainer.configured:
