@@ -45,14 +45,18 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q -m "not slow and not browser" $(PYTEST_ARGS)
 
+# The benchmark suite (tools/bench.py): speed figures as ratios. BENCH_ARGS="--quick" for a
+# short run, BENCH_ARGS="--json bench.json" to keep the document.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/gradlab bench
+	$(BIN)/gradlab bench $(BENCH_ARGS)
 
-# 30 sessions for 5 minutes by default. Other runs: make load LOAD_ARGS="--burst 200",
-# LOAD_ARGS="--soak 1800" (one session streaming for 30 minutes), see tests/load_test.py.
+# The load test (tools/load.py): 30 Chromium sessions for 5 minutes by default. Other runs:
+# LOAD_ARGS="--burst 200 --procs 2", LOAD_ARGS="--soak 1800" (one session streaming for
+# 30 minutes); `$(BIN)/python -m tools.load --help` lists the flags.
 LOAD_ARGS ?=
 load: $(STAMP)
-	$(BIN)/python tests/load_test.py $(LOAD_ARGS)
+	$(BIN)/python -m tools.load $(LOAD_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

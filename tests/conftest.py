@@ -10,30 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
+from tools.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
+from tools.server import ServerError, serving
+
 SERVER_START_TIMEOUT_S = 60.0
 
 
@@ -62,8 +45,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
-        _unavailable(f"{CHROMIUM} not found: apt-get install -y chromium")
+    missing = chromium_missing()
+    if missing:
+        _unavailable(missing)
     return CHROMIUM
 
 
@@ -98,33 +82,6 @@ def page(browser) -> Iterator[object]:
 # ---- Streamlit server -----------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _log_tail(path: Path, n: int = 4000) -> str:
-    try:
-        return path.read_text(errors="replace")[-n:]
-    except OSError:
-        return "<no log>"
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the server's whole process group; SIGKILL if it does not go in 10 s."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def run_streamlit(
     script: str = "app/main.py",
@@ -134,52 +91,14 @@ def run_streamlit(
     timeout: float = SERVER_START_TIMEOUT_S,
 ) -> Iterator[str]:
     """Start ``streamlit run SCRIPT`` from the repo root on a free port; yield its base URL."""
-    if not (REPO_ROOT / script).is_file():
-        pytest.fail(f"{script} does not exist", pytrace=False)
-    port = free_port()
-    cmd = [
-        sys.executable, "-m", "streamlit", "run", script,
-        "--server.headless", "true",
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-        *extra_args,
-    ]
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    log_dir = Path(tempfile.mkdtemp(prefix="gradlab-streamlit-"))
-    log_path = log_dir / "server.log"
-    base_url = f"http://127.0.0.1:{port}"
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO_ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
-        )
+    with contextlib.ExitStack() as stack:
         try:
-            deadline = time.monotonic() + timeout
-            while True:
-                if proc.poll() is not None:
-                    pytest.fail(
-                        f"streamlit exited with {proc.returncode} before answering:\n"
-                        f"{_log_tail(log_path)}",
-                        pytrace=False,
-                    )
-                try:
-                    with urllib.request.urlopen(f"{base_url}/_stcore/health", timeout=2) as r:
-                        if r.status == 200 and r.read().decode().strip() == "ok":
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-                    pass
-                if time.monotonic() > deadline:
-                    pytest.fail(
-                        f"streamlit did not answer /_stcore/health within {timeout:.0f} s:\n"
-                        f"{_log_tail(log_path)}",
-                        pytrace=False,
-                    )
-                time.sleep(0.25)
-            yield base_url
-        finally:
-            _stop(proc)
+            server = stack.enter_context(serving(
+                script, env=env, hosted=False, extra_args=extra_args, timeout=timeout,
+                log_prefix="gradlab-streamlit-"))
+        except ServerError as e:   # exited, or no health answer: the log's tail says why
+            pytest.fail(str(e), pytrace=False)
+        yield server.url
 
 
 @pytest.fixture()

@@ -1,19 +1,24 @@
-"""The benchmark suite runs and writes its document (tiny sizes; no timing is asserted:
-speed is measured by ``make bench``, never by a unit test)."""
+"""The benchmark suite (tools/bench.py) runs and writes its document (tiny sizes; no timing
+is asserted: speed is measured by ``make bench``, never by a unit test), and ``gradlab
+bench`` reaches it as a child process."""
 
 from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from tests import bench
+from core.cli import main as cli_main
+from tools import bench, bench_steps
 
 
 @pytest.fixture()
 def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(bench.SCALE_ENV, "tiny")
+    monkeypatch.setenv(bench_steps.SCALE_ENV, "tiny")
 
 
 def _check(doc: dict) -> None:
@@ -39,30 +44,48 @@ def test_quick_bench_writes_every_key(tiny, tmp_path, capsys) -> None:
     assert bench.main(quick=True, json_path=str(out)) == 0
     doc = json.loads(out.read_text())
     _check(doc)
-    # the engine sections ran (only a missing core/spectrum.py may null the jacobian)
     for key in ("instrumented_over_plain", "instrumented_over_plain_every10",
-                "instrumented_over_plain_all_stats",
-                "deep_steps_per_s", "deep_over_plain", "per_layer_time_ratio_1000_vs_10"):
+                "instrumented_over_plain_all_stats", "deep_steps_per_s", "deep_over_plain",
+                "per_layer_time_ratio_1000_vs_10", "jacobian_over_step"):
         assert doc[key] is not None, doc["notes"].get(key)
-    if (bench.REPO_ROOT / "core" / "spectrum.py").is_file():
-        assert doc["jacobian_over_step"] is not None, doc["notes"].get("jacobian_over_step")
     assert "instrumented_over_plain" in capsys.readouterr().out   # the table was printed
 
 
-def test_cli_bench_calls_the_suite(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    """`gradlab bench --quick --json PATH` reaches tests.bench.main with those arguments."""
-    from core.cli import main as cli_main
-
+def test_cli_bench_runs_the_tools_package_as_a_child(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    """`gradlab bench --quick --json PATH` runs `python -m tools.bench --quick --json ABS`
+    from the folder holding tools/, and passes its exit code back."""
     seen: dict = {}
 
-    def fake(quick: bool = False, json_path: str | None = None) -> int:
-        seen.update(quick=quick, json_path=json_path)
-        return 0
+    def fake_call(cmd: list[str], cwd: Path | None = None) -> int:
+        seen.update(cmd=cmd, cwd=cwd)
+        return 3
 
-    monkeypatch.setattr(bench, "main", fake)
-    out = str(tmp_path / "cli.json")
-    assert cli_main(["bench", "--quick", "--json", out]) == 0
-    assert seen == {"quick": True, "json_path": out}
+    monkeypatch.setattr(subprocess, "call", fake_call)
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["bench", "--quick", "--json", "rel/cli.json"]) == 3
+    assert seen["cmd"] == [sys.executable, "-m", "tools.bench", "--quick",
+                           "--json", str(tmp_path / "rel" / "cli.json")]
+    assert (Path(seen["cwd"]) / "tools" / "bench.py").is_file()
+    assert cli_main(["bench"]) == 3
+    assert seen["cmd"] == [sys.executable, "-m", "tools.bench"]
+
+
+def test_cli_bench_without_the_tools_package_is_one_line_exit_2(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert cli_main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "tools" in err and err.count("\n") == 0 and "Traceback" not in err
+
+
+def test_bench_module_cli_passes_its_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: dict = {}
+    monkeypatch.setattr(bench, "main", lambda **kw: seen.update(kw) or 0)
+    assert bench.cli(["--quick", "--json", "x.json"]) == 0
+    assert seen == {"quick": True, "json_path": "x.json"}
 
 
 def test_plain_step_starts_from_the_engines_weights(tiny) -> None:
@@ -72,12 +95,12 @@ def test_plain_step_starts_from_the_engines_weights(tiny) -> None:
     from core import data as data_mod
     from core.models import build
 
-    cfg = bench._config(3, 8, 16, 1, bench.Sizes.pick(quick=True))
+    cfg = bench_steps._config(3, 8, 16, 1, bench_steps.Sizes.pick(quick=True))
     ds = data_mod.load(cfg, "cpu")
     ref = build(cfg, ds.n_in, ds.n_out, torch.Generator().manual_seed(cfg.seed))
-    plain = bench.PlainStep.__new__(bench.PlainStep)
+    plain = bench_steps.PlainStep.__new__(bench_steps.PlainStep)
     plain.block = lambda n: 0.0                # skip the warm-up steps: compare at init
-    bench.PlainStep.__init__(plain, cfg)
+    bench_steps.PlainStep.__init__(plain, cfg)
     x = ds.x_train[:5]
     with torch.no_grad():
         want, _ = ref(x)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -49,8 +51,72 @@ def test_pyproject_metadata(pyproject: dict) -> None:
     dev = " ".join(project["optional-dependencies"]["dev"])
     for name in ("pytest", "pytest-timeout", "playwright", "hypothesis", "ruff"):
         assert name in dev
-    pkgs = set(pyproject["tool"]["setuptools"]["packages"])
-    assert {"core", "app", "app.stream_chart", "app.lessons", "app.views"} <= pkgs
+    find = pyproject["tool"]["setuptools"]["packages"]["find"]
+    assert {"core*", "app*", "tools*"} <= set(find["include"])
+    assert pyproject["tool"]["setuptools"]["package-data"]["app.stream_chart"] == [
+        "frontend/*.js"]
+
+
+def source_packages() -> set[str]:
+    """Every folder under core/, app/ and tools/ with an __init__.py, as a dotted name."""
+    return {".".join(p.parent.relative_to(REPO_ROOT).parts)
+            for top in ("core", "app", "tools") for p in (REPO_ROOT / top).rglob("__init__.py")
+            if "__pycache__" not in p.parts}
+
+
+def test_package_discovery_finds_every_package(pyproject: dict) -> None:
+    from setuptools import find_packages
+
+    found = set(find_packages(str(REPO_ROOT),
+                              include=pyproject["tool"]["setuptools"]["packages"]["find"]
+                              ["include"]))
+    assert source_packages() <= found
+    assert not {p for p in found if p.split(".")[0] == "tests"}, "tests/ is not packaged"
+
+
+@pytest.mark.slow
+def test_wheel_carries_tools_and_gradlab_bench_runs_outside_the_repo(tmp_path: Path) -> None:
+    """A wheel built from the sources holds every package (tools/ included) and the chart
+    script; unpacked elsewhere, `gradlab bench` runs the packaged suite (tiny sizes) from a
+    folder that is not the repository."""
+    src = tmp_path / "src"          # built from a copy: pip writes build/ beside the sources
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO_ROOT / name, src / name)
+    for top in ("core", "app", "tools"):
+        shutil.copytree(REPO_ROOT / top, src / top,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                    "--no-index", "-q", "-w", str(dist), str(src)],
+                   check=True, capture_output=True, timeout=300)
+    (wheel,) = dist.glob("gradlab-*.whl")
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as z:
+        names = set(z.namelist())
+        z.extractall(site)
+    packaged = {n.rsplit("/", 1)[0].replace("/", ".") for n in names if n.endswith("__init__.py")}
+    assert source_packages() <= packaged, source_packages() - packaged
+    assert {"tools/bench.py", "tools/server.py", "tools/load.py",
+            "app/stream_chart/frontend/stream_chart.js"} <= names
+    assert not [n for n in names if n.startswith("tests/")]
+
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(site), "GRADLAB_BENCH_SCALE": "tiny"}
+    where = subprocess.run([sys.executable, "-c", "import core, tools; print(core.__file__); "
+                            "print(tools.__file__)"], cwd=outside, env=env,
+                           capture_output=True, text=True, timeout=60)
+    assert all(Path(p).is_relative_to(site) for p in where.stdout.split()), where.stdout
+    helped = subprocess.run([sys.executable, "-m", "core.cli", "bench", "--help"], cwd=outside,
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert helped.returncode == 0 and "--quick" in helped.stdout, helped.stderr
+    ran = subprocess.run([sys.executable, "-m", "core.cli", "bench", "--quick", "--json",
+                          "bench.json"], cwd=outside, env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert ran.returncode == 0, (ran.stdout + ran.stderr)[-3000:]
+    doc = json.loads((outside / "bench.json").read_text())
+    assert doc["instrumented_over_plain"] is not None, doc["notes"]
 
 
 def test_torch_range_is_open_in_pyproject(pyproject: dict) -> None:
@@ -130,6 +196,17 @@ def test_makefile_targets() -> None:
     assert "ci/constraints.txt" in text
     assert "-m pytest -q" in text
     assert "app/main.py" in text
+    assert "python -m tools.load $(LOAD_ARGS)" in text and "gradlab bench" in text
+    assert "tests/load_test.py" not in text and "tests/bench.py" not in text
+
+
+def test_make_load_defaults_are_the_documented_ones() -> None:
+    """The Makefile says `make load` is 30 Chromium sessions for 5 minutes: so it is."""
+    from tools.load import parse_args
+
+    a = parse_args([])
+    assert (a.sessions, a.minutes, a.client, a.burst, a.soak) == (30, 5.0, "browser", 0, 0.0)
+    assert "30 Chromium sessions for 5 minutes by default" in MAKEFILE.read_text()
 
 
 def test_assets_not_gitignored() -> None:
