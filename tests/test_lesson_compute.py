@@ -10,6 +10,7 @@ import pytest
 from app.lessons import common
 from core import theory
 from core.config import RunConfig
+from core.presets import preset
 from core.train import run_all
 
 
@@ -40,9 +41,28 @@ def test_the_cache_key_is_canonical() -> None:
     assert key((1,)) != key([1])
 
 
-def test_one_bounded_cache_per_core_function() -> None:
-    runs = common._caller("core.train.run_all", "run_all")
-    assert runs is common._caller("core.train.run_all", "run_all")
-    assert runs is not common._caller("core.theory.window_width", "window_width")
+def test_one_bounded_cache_per_core_function(monkeypatch) -> None:
+    common.clear_results()
+    monkeypatch.setitem(common.MAX_ENTRIES, "window_width", 2)
+    for x in (6.0, 6.5, 7.0):
+        common.compute(theory.window_width, x, label="…")
+    store = common._RESULTS["core.theory.window_width"]
+    assert len(store) == 2 and list(store) == [common._canonical((6.5,)) + "{}",
+                                               common._canonical((7.0,)) + "{}"]
     assert common.MAX_ENTRIES["run_all"] >= 64
     assert common._qualified_name(run_all) == "core.train.run_all"
+
+
+def test_a_computation_runs_on_an_executor_and_its_failure_is_an_error() -> None:
+    """The executor imports the function by name and sends the result back; a failing
+    computation raises with its message (the page shows it) and is not cached."""
+    common.clear_results()
+    cfg = RunConfig(depth=2, width=8, n_train=64, n_test=16, batch_size=16, steps=5, every=5,
+                    device="cpu")
+    res = common.compute(run_all, cfg, label="…")
+    assert [s.step for s in res.snapshots] == [0, 5]
+    assert common.compute(run_all, cfg, label="…") is res, "the second call is a cache hit"
+    with pytest.raises(RuntimeError, match="unknown preset 'nope'"):
+        common.compute(preset, "nope", label="…")
+    assert "core.presets.preset" not in common._RESULTS or not common._RESULTS[
+        "core.presets.preset"]

@@ -11,8 +11,10 @@ also works, but uvicorn's own defaults then apply (16 MB messages, per-message d
 CPU spent compressing every frame).
 
 ``--workers`` defaults to ``WEB_CONCURRENCY`` (uvicorn's variable), else the cores this
-process may use; it is exported as ``WEB_CONCURRENCY`` so that each worker takes its share
-of the cores as training slots (``app.env.default_slots``).
+process may use. Training happens in neither: before the web workers start, this
+supervisor starts ``--executors`` training processes (default ``GRADLAB_EXECUTORS``, else the
+cores; :mod:`app.live.executor`), shared by every web worker, restarts one that dies, and
+stops them when the server stops.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -127,11 +130,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=8501, help="port (8501)")
     ap.add_argument("--workers", type=int, default=None,
                     help="server processes (default: WEB_CONCURRENCY, else the cores)")
+    ap.add_argument("--executors", type=int, default=None,
+                    help="training processes (default: GRADLAB_EXECUTORS, else the cores)")
     a = ap.parse_args(argv)
     if a.workers is None:
         a.workers = _workers_default()
+    if a.executors is None:
+        from app.env import available_cores, env_int
+
+        a.executors = env_int("GRADLAB_EXECUTORS", available_cores())
     if not 1 <= a.workers <= MAX_WORKERS:
         ap.error(f"--workers must be 1 to {MAX_WORKERS}, got {a.workers}")
+    if not 1 <= a.executors <= MAX_WORKERS:
+        ap.error(f"--executors must be 1 to {MAX_WORKERS}, got {a.executors}")
     if not 0 <= a.port <= 65535:
         ap.error(f"--port must be 0 to 65535, got {a.port}")
     return a
@@ -155,11 +166,52 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     share_cookie_secret(os.environ)   # the workers inherit the environment
 
+    executors = Executors(args.executors)
+    executors.export(os.environ)      # the workers inherit the sockets and the key
     print(f"Gradient Lab: http://{args.host}:{args.port} ({args.workers} worker "
-          f"process{'es' if args.workers > 1 else ''})", flush=True)
-    uvicorn.run("app.hosting.asgi:app", host=args.host, port=args.port, workers=args.workers,
-                **uvicorn_options())  # type: ignore[arg-type]
+          f"process{'es' if args.workers > 1 else ''}, {args.executors} training "
+          f"process{'es' if args.executors > 1 else ''})", flush=True)
+    try:
+        uvicorn.run("app.hosting.asgi:app", host=args.host, port=args.port,
+                    workers=args.workers, **uvicorn_options())  # type: ignore[arg-type]
+    finally:
+        executors.stop()
     return 0
+
+
+class Executors:
+    """The training processes of this server, kept alive while it runs (a dead one is
+    started again on the same socket; the web workers reconnect to it)."""
+
+    def __init__(self, n: int) -> None:
+        from app.live.pool import start_executors
+
+        self.procs, self.addrs, self.key = start_executors(n, parent=os.getpid())
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, name="gradlab-executors", daemon=True).start()
+
+    def export(self, environ: MutableMapping[str, str]) -> None:
+        from app.live.pool import ADDRS_ENV, KEY_ENV
+
+        environ[ADDRS_ENV] = ",".join(self.addrs)
+        environ[KEY_ENV] = self.key.hex()
+
+    def _watch(self) -> None:
+        from app.live.pool import respawn
+
+        while not self._stop.wait(1.0):
+            for i, proc in enumerate(self.procs):
+                if proc.poll() is not None and not self._stop.is_set():
+                    print(f"gradlab-serve: training process {i} exited (code "
+                          f"{proc.returncode}); starting it again", file=sys.stderr, flush=True)
+                    self.procs[i] = respawn(i, self.addrs[i], self.key, os.getpid())
+
+    def stop(self) -> None:
+        from app.live.pool import stop
+
+        self._stop.set()
+        for proc in self.procs:
+            stop(proc)
 
 
 if __name__ == "__main__":

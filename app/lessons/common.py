@@ -13,6 +13,7 @@ import dataclasses
 import importlib
 import numbers
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -20,6 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from app.live.pool import get_pool
 from core.config import RunConfig
 from core.presets import preset
 
@@ -33,23 +35,50 @@ MAX_ENTRIES: dict[str, int] = {
 }
 DEFAULT_MAX_ENTRIES = 64
 
-_CALLERS: dict[str, Callable[..., Any]] = {}
-_CALLERS_LOCK = threading.Lock()
+_RESULTS: dict[str, OrderedDict[str, Any]] = {}     # per core function, least recent first
+_RESULTS_LOCK = threading.Lock()
 
 
 # ---- computing ------------------------------------------------------------------------------
 
 
 def compute(fn: Callable[..., T], /, *args: Any, label: str, **kwargs: Any) -> T:
-    """``fn(*args, **kwargs)``, computed once per process and shared by every session (a
-    class of 200 opening the same lesson computes each thing once), with ``label`` shown
-    while it runs. ``fn`` is a module-level function of ``core``; the arguments are plain
-    values (numbers, strings, tuples, dicts, frozen dataclasses such as RunConfig), which
-    also key the cache. Treat the result as read-only."""
+    """``fn(*args, **kwargs)``, computed once and shared by every session (a class of 200
+    opening the same lesson computes each thing once), with ``label`` and a progress bar
+    shown while it runs. It runs on the server's training executors, taking turns with
+    every other run (``app.live.scheduler``), so 30 students pressing "Train" at once share
+    the machine instead of queueing behind each other's page. ``fn`` is a module-level
+    function of ``core``; the arguments are plain values (numbers, strings, tuples, dicts,
+    frozen dataclasses such as RunConfig), which also key the cache. Treat the result as
+    read-only."""
     name = _qualified_name(fn)
-    key = f"{name}{_canonical(args)}{_canonical(dict(kwargs))}"
-    with st.spinner(label):
-        return _caller(name, fn.__qualname__)(key, fn, args, kwargs)
+    key = f"{_canonical(args)}{_canonical(dict(kwargs))}"
+    with _RESULTS_LOCK:
+        store = _RESULTS.setdefault(name, OrderedDict())
+        if key in store:
+            store.move_to_end(key)
+            return store[key]
+    bar = st.progress(0.0, text=label)
+
+    def progress(fraction: float | None, text: str) -> None:
+        more = f" ({text})" if text else ""
+        bar.progress(min(1.0, fraction or 0.0), text=f"{label}{more}")
+
+    try:
+        value = get_pool().call(f"{fn.__module__}:{fn.__qualname__}", args, kwargs, progress)
+    finally:
+        bar.empty()
+    with _RESULTS_LOCK:
+        store[key] = value
+        while len(store) > MAX_ENTRIES.get(fn.__qualname__, DEFAULT_MAX_ENTRIES):
+            store.popitem(last=False)
+    return value
+
+
+def clear_results() -> None:
+    """Forget every cached result of this process (tests)."""
+    with _RESULTS_LOCK:
+        _RESULTS.clear()
 
 
 def _qualified_name(fn: Callable[..., Any]) -> str:
@@ -88,22 +117,6 @@ def _canonical(v: Any) -> str:
         return f"{t.__module__}.{t.__qualname__}({fields})"
     raise TypeError(f"compute() takes plain values (numbers, strings, tuples, dicts, frozen "
                     f"dataclasses such as RunConfig), got {type(v).__name__}")
-
-
-def _caller(name: str, short: str) -> Callable[..., Any]:
-    """The cached caller of one core function: its own ``st.cache_data`` store (Streamlit
-    keys a store by the function's qualified name), bounded by ``MAX_ENTRIES``. Arguments
-    whose names start with ``_`` are not hashed: the key string stands for them."""
-    with _CALLERS_LOCK:
-        if name not in _CALLERS:
-            def call(key: str, _fn: Callable[..., Any], _args: tuple, _kwargs: dict) -> Any:
-                return _fn(*_args, **_kwargs)
-
-            call.__qualname__ = f"compute[{name}]"
-            _CALLERS[name] = st.cache_data(
-                max_entries=MAX_ENTRIES.get(short, DEFAULT_MAX_ENTRIES),
-                show_spinner=False)(call)
-        return _CALLERS[name]
 
 
 # ---- the page pattern -------------------------------------------------------------------------

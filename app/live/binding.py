@@ -2,32 +2,28 @@
 
 :func:`get_trainer` makes the session's Trainer a *session-scoped* ``st.cache_resource``
 with a release hook: when the tab closes, Streamlit clears the session's resources and
-:meth:`Trainer.release` stops the worker within about a step. Nothing big (models,
+:meth:`Trainer.release` drops its run from the executor at once. Nothing big (models,
 histories) lives in ``st.session_state``, which outlives a closed tab.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from types import ModuleType
 
 from app.live.trainer import TRAINERS, Trainer
 
 
-def release_all(timeout: float = 5.0) -> bool:
-    """Release every live trainer of this process and wait for their threads (tests,
-    server shutdown). True if every worker thread has ended."""
-    trainers = list(TRAINERS)
-    for t in trainers:
+def release_all() -> None:
+    """Release every trainer of this process (tests, server shutdown): their runs are
+    dropped from the executors at once."""
+    for t in list(TRAINERS):
         t.release()
-    deadline = time.monotonic() + timeout
-    return all(t.join(max(0.0, deadline - time.monotonic())) for t in trainers)
 
 
 def live_trainers() -> list[Trainer]:
-    """The trainers of this process whose worker thread is running."""
-    return [t for t in list(TRAINERS) if t.thread_alive]
+    """The trainers of this process that hold a run on an executor."""
+    return [t for t in list(TRAINERS) if t.has_job]
 
 
 def _release(trainer: Trainer) -> None:

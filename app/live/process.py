@@ -1,5 +1,5 @@
-"""Process-wide settings of a server process: torch's thread count, a warm-up run, and
-giving memory back to the OS after a class closes its tabs.
+"""Process-wide settings: torch's thread count and warm-up (executors), connecting to the
+executors early (web processes), and giving memory back to the OS after a class leaves.
 
 Only ``app.live`` starts threads; ``core`` stays pure.
 """
@@ -9,8 +9,6 @@ from __future__ import annotations
 import threading
 
 from app.env import env_int
-from core.config import RunConfig
-from core.train import run  # imports torch: paid once, at server start
 
 _TORCH_LOCK = threading.Lock()
 _TORCH_CONFIGURED = False
@@ -30,24 +28,39 @@ def configure_torch() -> None:
         _TORCH_CONFIGURED = True
 
 
+def warm_torch() -> None:
+    """Run one tiny net, so the first real run does not pay for torch's lazy set-up (an
+    executor does this before it serves)."""
+    from core.config import RunConfig
+    from core.train import run
+
+    configure_torch()
+    try:
+        cfg = RunConfig(depth=2, width=8, n_train=64, n_test=16, batch_size=16, steps=2,
+                        every=1, device="cpu")
+        for _ in run(cfg):
+            pass
+    except Exception:  # noqa: BLE001 - warming up is best effort
+        pass
+
+
 def warm_up() -> None:
-    """Once per process: set the thread count and run one tiny net on a background thread,
-    so the first real run does not pay for torch's lazy initialisation. (The guard lives
-    here, in an imported module: Streamlit re-executes the main script on every rerun.)"""
+    """Once per web process, on a background thread: connect to the training executors
+    (under ``streamlit run``, start them), so the first Play does not wait for that. (The
+    guard lives here, in an imported module: Streamlit re-executes the main script on every
+    rerun.)"""
     global _WARMED
     with _TORCH_LOCK:
         if _WARMED:
             return
         _WARMED = True
-    configure_torch()
 
     def work() -> None:
+        from app.live.pool import get_pool
+
         try:
-            cfg = RunConfig(depth=2, width=8, n_train=64, n_test=16, batch_size=16, steps=2,
-                            every=1, device="cpu")
-            for _ in run(cfg):
-                pass
-        except Exception:  # noqa: BLE001 - warming up is best effort
+            get_pool()
+        except Exception:  # noqa: BLE001 - the first Play reports what is wrong
             pass
 
     threading.Thread(target=work, name="gradlab-warmup", daemon=True).start()

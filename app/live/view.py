@@ -8,9 +8,9 @@ from core.config import RunConfig
 from core.snapshot import Snapshot
 
 #: Status values. "active" ones keep the page's fragment refreshing.
-IDLE, WAITING, RUNNING, PAUSED, FINISHED, DIVERGED, ERROR, CLOSED = (
-    "idle", "waiting", "running", "paused", "finished", "diverged", "error", "closed")
-ACTIVE = frozenset({WAITING, RUNNING})
+IDLE, RUNNING, PAUSED, FINISHED, DIVERGED, ERROR, CLOSED = (
+    "idle", "running", "paused", "finished", "diverged", "error", "closed")
+ACTIVE = frozenset({RUNNING})
 
 
 @dataclass(frozen=True)
@@ -26,22 +26,20 @@ class TrainerView:
     latest: Snapshot | None             # the last *good* full snapshot: what panels draw
     diverged: Snapshot | None           # the snapshot that found NaN/inf, if any
     message: str | None                 # error / divergence / idle message for a banner
-    queue_position: int | None          # 1-based place in line while waiting for a slot
     lr: float                           # the learning rate in effect (live-changeable)
     busy: bool                          # a single step (or the step-0 measurement) is pending
     epoch: int = 0                      # bumped by every reset (identifies the run)
+    sharing: int = 0                    # runs training on this server now (all sessions)
+    executors: int = 0                  # the server's training processes (about its cores)
 
     @property
     def active(self) -> bool:
         """True while the page should keep refreshing (training, waiting, stepping)."""
-        return self.status in ACTIVE or self.busy or self.queue_position is not None
+        return self.status in ACTIVE or self.busy
 
     @property
     def status_text(self) -> str:
         """One short phrase for the status line."""
-        if self.status == WAITING or self.queue_position is not None:
-            pos = self.queue_position or 1
-            return f"waiting for a slot: {ordinal(pos)} in line"
         if self.status == DIVERGED and self.diverged is not None:
             layer = (self.diverged.diverged_layer or "an unknown layer").split(" (")[0]
             return f"diverged at step {self.diverged.step} in {layer}"
@@ -55,8 +53,11 @@ class TrainerView:
             return "stepping"
         return self.status
 
-
-def ordinal(n: int) -> str:
-    """1 -> "1st", 12 -> "12th", 22 -> "22nd"."""
-    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
-    return f"{n}{suffix}"
+    @property
+    def sharing_text(self) -> str | None:
+        """How the server's training is shared right now, or None when this run has it to
+        itself (or nothing trains)."""
+        if self.sharing <= 1 or not self.executors:
+            return None
+        cores = f"{self.executors} training process{'es' if self.executors > 1 else ''}"
+        return f"{self.sharing} runs share this server's {cores}"

@@ -18,7 +18,6 @@ from app.live import (
     ERROR,
     FINISHED,
     RUNNING,
-    WAITING,
     TrainerView,
     get_trainer,
     light,
@@ -34,6 +33,10 @@ HISTORY_TICK = "pg__history_tick"
 MAX_POINTS = 400       # points per curve sent to the browser (the buffer holds more)
 ACTIVE_SEEN = "pg__active_seen"
 HAD_TRAINER = "pg__had_trainer"
+PRESSED = "pg__pressed"   # the step shown when Play / Step was pressed (the first frame waits)
+#: How long a script run waits for news it can draw at once: the first step after Play /
+#: Step, the step-0 picture of a new config. Longer waits fall back to the frame clock.
+NEWS_WAIT_S = 0.6
 
 INTRO = ("Train a real neural network live and watch its gradients layer by layer: press "
          "**Play**, then change the depth, activation or initialiser in the sidebar and see "
@@ -78,15 +81,37 @@ def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 3
 # ---- the page -------------------------------------------------------------------------------
 
 
+def _pressed(trainer, command) -> None:
+    """A Play / Step click: remember what was on screen, so that this script run can wait
+    for the first new step and draw it at once instead of on the next frame."""
+    command()
+    view = trainer.view()
+    st.session_state[PRESSED] = (view.epoch, view.step)
+
+
+def _wait_for_news(trainer) -> None:
+    """Before drawing: the first step after a click, or a new config's step-0 picture,
+    if it comes within NEWS_WAIT_S (the executors usually need tens of milliseconds)."""
+    pressed = st.session_state.pop(PRESSED, None)
+    if pressed is not None:
+        epoch, step = pressed
+        trainer.wait_for(lambda v: v.epoch != epoch or v.step > step or v.diverged is not None
+                         or not v.active, timeout=NEWS_WAIT_S)
+    elif trainer.view().busy:
+        trainer.wait_for(lambda v: not v.busy, timeout=NEWS_WAIT_S)
+
+
 def _buttons(trainer, view: TrainerView) -> None:
     c = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
-    running = view.status in (RUNNING, WAITING)
+    running = view.status == RUNNING
     c[0].button("Play", key="pg_play", icon=":material/play_arrow:", type="primary",
-                on_click=trainer.play, disabled=running, width="stretch",
+                on_click=_pressed, args=(trainer, trainer.play), disabled=running,
+                width="stretch",
                 help="Train until paused or done (after a finished run: start again).")
     c[1].button("Pause", key="pg_pause", icon=":material/pause:", on_click=trainer.pause,
                 disabled=not running, width="stretch")
-    c[2].button("Step", key="pg_step", icon=":material/skip_next:", on_click=trainer.step,
+    c[2].button("Step", key="pg_step", icon=":material/skip_next:", on_click=_pressed,
+                args=(trainer, trainer.step),
                 disabled=view.status in (FINISHED, DIVERGED, ERROR), width="stretch",
                 help="Pause, then make exactly one optimiser step.")
     c[3].button("Reset", key="pg_reset", icon=":material/restart_alt:", on_click=trainer.reset,
@@ -101,6 +126,9 @@ def _status(view: TrainerView) -> None:
     c[0].metric("Step", f"{view.step:,} / {view.total_steps:,}")
     c[1].metric("Steps per second", f"{view.steps_per_s:,.0f}" if view.steps_per_s else "—")
     c[2].metric("Status", view.status_text)
+    if view.sharing_text and view.status == RUNNING:
+        st.caption(f"{view.sharing_text}: each gets an equal share, so this run's speed "
+                   "rises as others pause or finish.")
     if view.status == DIVERGED and view.diverged is not None:
         d = view.diverged
         layer = d.diverged_layer or "an unknown layer"
@@ -189,13 +217,13 @@ def _panels(view: TrainerView, cache: dict) -> None:
 def _ui_state(view: TrainerView) -> tuple:
     """What the full-run part of the page shows (buttons, refresh timer); when it changes
     under a running fragment, the fragment asks for one full rerun."""
-    return view.active, "go" if view.status in (RUNNING, WAITING) else view.status
+    return view.active, view.status
 
 
 def live(trainer) -> None:
     """The fragment body: status and panels from one copy of the buffer."""
     view = trainer.view()
-    # The run went quiet (finished, diverged, paused, idle) or woke up (a slot came free):
+    # The run went quiet (finished, diverged, paused, idle) or woke up:
     # one full rerun updates the buttons and switches the refresh timer on or off. Done
     # before drawing anything: a fragment that draws and then reruns the app makes the
     # browser remount its first chart (measured), one that draws nothing does not.
@@ -230,6 +258,7 @@ def main() -> None:
         st.warning("Some settings in the link could not be used, so their defaults apply:\n\n"
                    + "\n".join(f"- `{w}`" for w in ctrl.url_warnings),
                    icon=":material/link_off:")
+    _wait_for_news(trainer)
     view = trainer.view()
     _buttons(trainer, view)
     st.session_state[ACTIVE_SEEN] = _ui_state(view)
