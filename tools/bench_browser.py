@@ -53,6 +53,38 @@ _STEP_JS = """() => {
   return null; }"""
 
 
+#: How many times the gradient-bar chart was redrawn in place (app.stream_chart counts).
+_BARS_JS = """() => {
+  for (const gd of document.querySelectorAll('.gl-stream-chart')) {
+    if (gd.layout && gd.layout.uirevision === 'gradient_bars') return gd.__glUpdates || 0;
+  }
+  return -1; }"""
+
+
+def _click_to_chart(page, clicks: int = 5) -> list[float]:
+    """Seconds from a click on Play to the gradient bars' first redraw, ``clicks`` times,
+    each from a reset, settled page (what a student sees after pressing Play)."""
+    out = []
+    button = {k: page.locator(f".st-key-pg_{k} button").first for k in ("play", "pause", "reset")}
+    for _ in range(clicks):
+        if button["pause"].is_enabled():
+            button["pause"].click()
+        button["reset"].click()
+        page.wait_for_function("b => !b.disabled", arg=button["play"].element_handle(),
+                               timeout=30_000)
+        page.wait_for_timeout(1500)                     # the step-0 picture drawn, quiet
+        before = page.evaluate(_BARS_JS)
+        t0 = time.perf_counter()
+        button["play"].click()
+        page.wait_for_function(f"n => ({_BARS_JS})() > n", arg=before, polling=10,
+                               timeout=30_000)
+        out.append(time.perf_counter() - t0)
+        page.wait_for_timeout(500)
+    if button["pause"].is_enabled():
+        button["pause"].click()
+    return out
+
+
 def _headless_steps_per_s(cfg, seconds: float) -> tuple[int, float]:
     """Steps and seconds of ``core.train.run(cfg)`` run here for about ``seconds``."""
     from core.train import run
@@ -176,6 +208,7 @@ def bench_browser(sizes: Sizes) -> dict[str, Any]:
             page.wait_for_timeout(int(max(0.0, sizes.stream_s - sizes.mounts_s) * 1000))
             s1, t1 = step_now(), time.perf_counter()
             w1 = dict(ws)
+            clicks = _click_to_chart(page)
             context.close()
         finally:
             browser.close()
@@ -191,10 +224,12 @@ def bench_browser(sizes: Sizes) -> dict[str, Any]:
     redraws = w1["redraws"] - w0["redraws"]
     out.update(
         stream_over_headless=streaming / headless if headless > 0 else None,
+        click_to_chart_s=sorted(clicks)[len(clicks) // 2],
         chart_mounts_per_panel=(p0 + mounts) / p1 if p1 else None,
         snapshot_bytes=(w1["bytes"] - w0["bytes"]) / redraws if redraws else None,
         details={
             "first_chart_after_play_s": first_chart,
+            "click_to_chart_each_s": clicks,
             "streaming_steps_per_s": streaming, "headless_steps_per_s": headless,
             "panels": p1, "mounts_in_window": mounts, "frames_detached": gone,
             "redraws": redraws, "redraws_per_s": redraws / (t1 - t0),

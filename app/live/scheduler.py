@@ -81,6 +81,7 @@ class RunJob(Job):
         self.first_only: bool = bool(spec.get("first_only"))   # the step-0 picture only
         self.gen: Iterator[Snapshot | None] | None = None
         self._last_full = 0.0
+        self._want_full = True    # the next snapshot after a start / Play / Step is full
 
     @property
     def runnable(self) -> bool:
@@ -88,6 +89,7 @@ class RunJob(Job):
                                   or self.first_only)
 
     def control_msg(self, change: dict[str, Any]) -> None:
+        self._want_full = True    # what the page draws right after a click must be whole
         if "lr" in change:
             self.control.lr = change["lr"]
         if "every" in change and change["every"]:
@@ -124,9 +126,11 @@ class RunJob(Job):
         final = (snap.diverged or snap.step >= self.cfg.steps or self.first_only
                  or (stepping and self.step_requests == 0))
         now = time.perf_counter()
-        full = snap if final or now - self._last_full >= FULL_EVERY_S else None
+        full = (snap if final or now - self._last_full >= FULL_EVERY_S
+                or (self._want_full and snap.step > 0) else None)
         if full is not None:
             self._last_full = now
+            self._want_full = self._want_full and snap.step == 0
         emit(self.client, ("snap", self.jid, light(snap), full))
         if snap.diverged or snap.step >= self.cfg.steps or self.first_only:
             self._end(emit, "diverged" if snap.diverged else "finished", None)

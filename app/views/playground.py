@@ -95,8 +95,9 @@ def _wait_for_news(trainer) -> None:
     pressed = st.session_state.pop(PRESSED, None)
     if pressed is not None:
         epoch, step = pressed
-        trainer.wait_for(lambda v: v.epoch != epoch or v.step > step or v.diverged is not None
-                         or not v.active, timeout=NEWS_WAIT_S)
+        trainer.wait_for(lambda v: v.epoch != epoch or v.diverged is not None or not v.active
+                         or (v.latest is not None and v.latest.step > step),
+                         timeout=NEWS_WAIT_S)
     elif trainer.view().busy:
         trainer.wait_for(lambda v: not v.busy, timeout=NEWS_WAIT_S)
 
