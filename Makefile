@@ -31,12 +31,15 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/streamlit run app/main.py --server.port $(PORT)
 
-# The hosted way (what the Docker image runs): one uvicorn worker process per core, all on
-# $(PORT); WORKERS defaults to WEB_CONCURRENCY or the cores. HOST=0.0.0.0 to serve a network.
-HOST    ?= 127.0.0.1
-WORKERS ?=
+# The hosted way (what the Docker image runs): training executors (EXECUTORS, default
+# GRADLAB_EXECUTORS or the cores) and uvicorn web workers (WORKERS, default WEB_CONCURRENCY or
+# the cores), all on $(PORT). HOST=0.0.0.0 to serve a network.
+HOST      ?= 127.0.0.1
+WORKERS   ?=
+EXECUTORS ?=
 host: $(STAMP)
-	$(BIN)/gradlab-serve --host $(HOST) --port $(PORT) $(if $(WORKERS),--workers $(WORKERS))
+	$(BIN)/gradlab-serve --host $(HOST) --port $(PORT) $(if $(WORKERS),--workers $(WORKERS)) \
+		$(if $(EXECUTORS),--executors $(EXECUTORS))
 
 # Every test: fast, slow, lesson and browser ones. This is what CI (.ci/run) runs.
 test: $(STAMP)

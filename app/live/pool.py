@@ -26,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection
 from pathlib import Path
@@ -140,7 +141,7 @@ class Pool:
 
     # ---- placement ------------------------------------------------------------------------
 
-    def place(self, key: Any = None) -> Link:
+    def place(self, key: bytes | None = None) -> Link:
         """The executor for a new job: the least loaded one (or, for a lesson computation
         with ``key``, always the same one, so that identical requests share one job)."""
         with self._lock:
@@ -150,8 +151,8 @@ class Pool:
             live = [link for link in self.links if link.alive]
             if not live:
                 raise ExecutorLost("no training process is available")
-            if key is not None:
-                return live[hash(key) % len(live)]
+            if key is not None:             # a stable hash: every web process agrees
+                return live[zlib.crc32(key) % len(live)]
             return min(live, key=lambda link: (link.load, len(link.handlers)))
 
     def _revive(self, link: Link) -> None:
@@ -163,17 +164,21 @@ class Pool:
             _LOG.warning("executor %d unavailable: %s", link.index, e)
 
     def start(self, spec: dict[str, Any], handler: Handler) -> tuple[Link, int]:
-        """Start a run job (``app.live.scheduler.RunJob`` spec); messages go to ``handler``."""
-        link = self.place()
-        jid = next(self._ids)
-        link.handlers[jid] = handler
-        link.load += 1                      # until the executor's own figure arrives
-        try:
-            link.send(("run", jid, spec))
-        except ExecutorLost:
-            link.handlers.pop(jid, None)
-            raise
-        return link, jid
+        """Start a run job (``app.live.scheduler.RunJob`` spec); messages go to ``handler``.
+        An executor that turns out to be gone is skipped for the next one."""
+        for attempt in range(len(self.links)):
+            link = self.place()
+            jid = next(self._ids)
+            link.handlers[jid] = handler
+            link.load += 1                  # until the executor's own figure arrives
+            try:
+                link.send(("run", jid, spec))
+                return link, jid
+            except ExecutorLost:
+                link.handlers.pop(jid, None)
+                if attempt == len(self.links) - 1:
+                    raise
+        raise ExecutorLost("no training process is available")
 
     @staticmethod
     def control(link: Link, jid: int, change: dict[str, Any]) -> None:
