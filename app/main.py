@@ -1,8 +1,10 @@
 """Gradient Lab's entry point: ``streamlit run app/main.py``.
 
-Sets up the page, warms torch and the core once per server process (so the first chart
-appears within a couple of seconds of pressing Play), and builds the navigation: the live
-playground, then one page per guided lesson found by ``app.lessons.discover()``.
+Sets up the page, connects to the training executors once per server process (so the
+first chart appears within a couple of seconds of pressing Play), and builds the navigation:
+the live playground, then one page per guided lesson found by ``app.lessons.discover()``.
+Training runs only in the executors: this process never imports torch
+(``tests/test_web_process.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ if str(_ROOT) not in sys.path:  # `streamlit run app/main.py` puts app/ first, n
 import pandas  # noqa: E402,F401  - import before any thread does (plotly imports it lazily: a race)
 import streamlit as st  # noqa: E402
 
-import core.train  # noqa: E402,F401  - pre-warm torch and the core at server start
 from app import live  # noqa: E402
 
 _LOG = logging.getLogger("gradlab")
@@ -57,7 +58,7 @@ def _lesson_page(module) -> st.Page:
 
 
 def main() -> None:
-    live.warm_up()         # once per process: torch threads = 1, a tiny warm-up run
+    live.warm_up()         # once per process: connect to (or start) the executors
     st.set_page_config(page_title="Gradient Lab", page_icon="📉",
                        layout="wide", initial_sidebar_state="expanded")
     pages: dict[str, list[st.Page]] = {

@@ -60,6 +60,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from core.spectrum_stats import effective_rank  # noqa: F401 - re-exported: NumPy only
+
 _F64 = torch.float64
 _CHOL_PIVOT_RATIO = 1e-5    # CholeskyQR only when min/max Cholesky pivot exceeds this
 _FOLD_HI = 1e150            # fold B into the row-scaled form before |B| could pass this ...
@@ -314,18 +316,3 @@ def random_product_spectrum(n: int, depth: int, kind: str, seed: int,
             sign = torch.where(torch.diagonal(rm) < 0, -1.0, 1.0).to(_F64)   # (n,) Haar fix
             factors.append(qm * sign[None, :] * gain)
     return product_log_singular_values(factors).cpu().numpy()
-
-
-def effective_rank(sv: np.ndarray | torch.Tensor) -> float:
-    """Effective rank exp(H(p)) with p = sv / sum(sv) (Roy & Vetterli 2007): between 1 and the
-    number of nonzero values. Zeros contribute nothing; all-zero input gives 0.0."""
-    if isinstance(sv, torch.Tensor):
-        sv = sv.detach().cpu().numpy()
-    s = np.abs(np.asarray(sv, dtype=np.float64).ravel())
-    if not np.all(np.isfinite(s)):
-        raise ValueError("singular values must be finite (pass sv, not log sv)")
-    total = s.sum()
-    if total == 0.0:
-        return 0.0
-    p = s[s > 0] / total
-    return float(np.exp(-np.sum(p * np.log(p))))

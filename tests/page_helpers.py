@@ -27,8 +27,6 @@ def lesson_app(module: str, setup: str = "") -> AppTest:
     """``app.lessons.<module>`` rendered once (``setup``: lines run before ``render()``,
     with the module as ``lesson``), checked for exceptions."""
     at = AppTest.from_string(
-        "import torch\n"
-        "torch.set_num_threads(1)\n"
         f"from app.lessons import {module} as lesson\n"
         f"{setup}\n"
         "lesson.render()\n",

@@ -1,6 +1,6 @@
 """app.lessons.common.compute, the one way a lesson runs the core: module-level functions of
-core only, plain values as arguments, one process-wide cache per core function keyed by a
-canonical form of the arguments."""
+core only (the function, or its name "core.module:qualname"), plain values as arguments, one
+process-wide cache per core function keyed by a canonical form of the arguments."""
 
 from __future__ import annotations
 
@@ -27,6 +27,27 @@ def test_compute_takes_only_module_level_functions_of_core() -> None:
         common.compute(np.sqrt, 4.0, label="…")
 
 
+def test_compute_takes_a_core_function_by_name() -> None:
+    """A name is checked without importing its module (the page process must not load
+    torch): a module of core, found on the path, that defines the name at its top level."""
+    assert common._target("core.theory:window_width") == ("core.theory", "window_width")
+    assert common._target(common.RUN_ALL) == ("core.train", "run_all")
+    assert common.compute("core.theory:window_width_max", label="…") == \
+        theory.window_width_max()
+    for bad in ("numpy:sqrt", "core.theory.window_width", "core.theory:", "coreish.x:f",
+                "core.nope:f", "core.theory:no_such_function", "core.theory:<lambda>",
+                "core.theory.sub:f"):
+        with pytest.raises(AssertionError, match="module-level functions of core"):
+            common.compute(bad, label="…")
+
+
+def test_a_function_and_its_name_share_one_cache() -> None:
+    common.clear_results()
+    first = common.compute(theory.window_width, 6.9, label="…")
+    assert common.compute("core.theory:window_width", 6.9, label="…") is first
+    assert list(common._RESULTS) == ["core.theory.window_width"]
+
+
 def test_compute_takes_only_plain_values() -> None:
     with pytest.raises(TypeError, match="plain values"):
         common.compute(theory.window_width, np.array([6.9]), label="…")
@@ -51,6 +72,7 @@ def test_one_bounded_cache_per_core_function(monkeypatch) -> None:
                                                common._canonical((7.0,)) + "{}"]
     assert common.MAX_ENTRIES["run_all"] >= 64
     assert common._qualified_name(run_all) == "core.train.run_all"
+    assert common._target(run_all) == common._target(common.RUN_ALL)
 
 
 def test_a_computation_runs_on_an_executor_and_its_failure_is_an_error() -> None:

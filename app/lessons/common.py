@@ -2,20 +2,28 @@
 for the whole process), the predict-then-run pattern, "published vs this run" tables,
 charts with their captions, and links that open a config in the playground.
 
-Anything that trains a net or runs an experiment goes through :func:`compute`; instant
-closed-form theory (``core.theory``, e.g. lesson 2's chain) and the reading of a result
-(e.g. ``core.experiments.saturation``'s percentiles of a run) are called directly.
+Anything that trains a net or runs an experiment goes through :func:`compute`, named as
+``"core.module:qualname"`` so that the page process never imports torch (results come back
+as torch-free types: ``core.snapshot``, ``core.experiments.results``); instant closed-form
+theory (``core.theory``, e.g. lesson 2's chain) and the reading of a result (e.g.
+``core.experiments.saturation``'s percentiles of a run, ``core.spectrum_stats``) are called
+directly.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
 import importlib
+import importlib.util
 import numbers
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any, TypeVar, overload
 
 import numpy as np
 import plotly.graph_objects as go
@@ -26,6 +34,9 @@ from core.config import RunConfig
 from core.presets import preset
 
 T = TypeVar("T")
+
+#: The one training loop, by name (``core.train.run_all``: a config -> its RunResult).
+RUN_ALL = "core.train:run_all"
 
 #: Results kept per core function (the least recently used go first): enough for every
 #: choice a lesson offers; big results (warped grids, seed sweeps) get fewer places.
@@ -42,16 +53,24 @@ _RESULTS_LOCK = threading.Lock()
 # ---- computing ------------------------------------------------------------------------------
 
 
-def compute(fn: Callable[..., T], /, *args: Any, label: str, **kwargs: Any) -> T:
+@overload
+def compute(fn: Callable[..., T], /, *args: Any, label: str, **kwargs: Any) -> T: ...
+@overload
+def compute(fn: str, /, *args: Any, label: str, **kwargs: Any) -> Any: ...
+
+
+def compute(fn: Callable[..., Any] | str, /, *args: Any, label: str, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``, computed once and shared by every session (a class of 200
     opening the same lesson computes each thing once), with ``label`` and a progress bar
     shown while it runs. It runs on the server's training executors, taking turns with
     every other run (``app.live.scheduler``), so 30 students pressing "Train" at once share
     the machine instead of queueing behind each other's page. ``fn`` is a module-level
-    function of ``core``; the arguments are plain values (numbers, strings, tuples, dicts,
-    frozen dataclasses such as RunConfig), which also key the cache. Treat the result as
-    read-only."""
-    name = _qualified_name(fn)
+    function of ``core``, or its name ``"core.module:qualname"``: a lesson names the
+    functions of torch-bearing modules, so that the page process never imports torch. The
+    arguments are plain values (numbers, strings, tuples, dicts, frozen dataclasses such as
+    RunConfig), which also key the cache. Treat the result as read-only."""
+    module, qualname = _target(fn)
+    name = f"{module}.{qualname}"
     key = f"{_canonical(args)}{_canonical(dict(kwargs))}"
     with _RESULTS_LOCK:
         store = _RESULTS.setdefault(name, OrderedDict())
@@ -65,12 +84,12 @@ def compute(fn: Callable[..., T], /, *args: Any, label: str, **kwargs: Any) -> T
         bar.progress(min(1.0, fraction or 0.0), text=f"{label}{more}")
 
     try:
-        value = get_pool().call(f"{fn.__module__}:{fn.__qualname__}", args, kwargs, progress)
+        value = get_pool().call(f"{module}:{qualname}", args, kwargs, progress)
     finally:
         bar.empty()
     with _RESULTS_LOCK:
         store[key] = value
-        while len(store) > MAX_ENTRIES.get(fn.__qualname__, DEFAULT_MAX_ENTRIES):
+        while len(store) > MAX_ENTRIES.get(qualname, DEFAULT_MAX_ENTRIES):
             store.popitem(last=False)
     return value
 
@@ -79,6 +98,60 @@ def clear_results() -> None:
     """Forget every cached result of this process (tests)."""
     with _RESULTS_LOCK:
         _RESULTS.clear()
+
+
+_MISUSE = "compute() runs module-level functions of core, importable by module and name"
+_REF = re.compile(r"core(\.\w+)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", re.ASCII)
+
+
+def _target(fn: Callable[..., Any] | str) -> tuple[str, str]:
+    """(module, qualname) of what ``compute`` runs, checked: a function object must be
+    importable by that name from core; a name ``"core.module:qualname"`` must be a module
+    of core that defines ``qualname`` at its top level (read from its source: importing it
+    would load torch into this process)."""
+    if not isinstance(fn, str):
+        _qualified_name(fn)
+        return fn.__module__, fn.__qualname__
+    assert _REF.fullmatch(fn), f"{_MISUSE}; got {fn!r} (expected 'core.module:qualname')"
+    module, _, qualname = fn.partition(":")
+    source = _module_source(module)
+    assert source is not None, f"{_MISUSE}; no module {module!r}"
+    assert qualname.split(".")[0] in _top_level_names(source), (
+        f"{_MISUSE}; {module} defines no {qualname.split('.')[0]!r}")
+    return module, qualname
+
+
+def _module_source(module: str) -> str | None:
+    """The source file of ``module`` (None: there is none), found without running it: only
+    the packages above it are imported, and only while each is a package."""
+    parts = module.split(".")
+    spec = None
+    for i in range(1, len(parts) + 1):
+        if spec is not None and spec.submodule_search_locations is None:
+            return None                 # a plain module has no submodules
+        try:
+            spec = importlib.util.find_spec(".".join(parts[:i]))
+        except ImportError:
+            return None
+        if spec is None:
+            return None
+    return spec.origin if spec is not None and spec.has_location else None
+
+
+@functools.lru_cache(maxsize=64)
+def _top_level_names(path: str) -> frozenset[str]:
+    """Names a module's source binds at its top level (defs, classes, assignments, imports)."""
+    tree = ast.parse(Path(path).read_text(encoding="utf-8"))
+    names: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(t.id for t in targets if isinstance(t, ast.Name))
+    return frozenset(names)
 
 
 def _qualified_name(fn: Callable[..., Any]) -> str:
@@ -90,9 +163,7 @@ def _qualified_name(fn: Callable[..., Any]) -> str:
         target = importlib.import_module(module)
         for part in qualname.split("."):
             target = getattr(target, part, None)
-    assert target is fn, (
-        f"compute() runs module-level functions of core, importable by module and name; "
-        f"got {module or '?'}.{qualname or fn!r}")
+    assert target is fn, f"{_MISUSE}; got {module or '?'}.{qualname or fn!r}"
     return f"{module}.{qualname}"
 
 

@@ -15,7 +15,6 @@ from app.charts import nielsen as figures
 from app.lessons import common
 from core.config import RunConfig
 from core.snapshot import RunResult
-from core.train import run_all
 
 TITLE = "1 · Nielsen: speed of learning"
 ICON = ":material/speed:"
@@ -46,7 +45,7 @@ CURVE_EPOCHS = {"100 epochs (seconds)": 100,
 def init_speeds(depth: int, seed: int = 0) -> list[float]:
     """||delta^l|| per hidden layer at initialisation (one measurement, no update)."""
     cfg = common.load_preset(f"nielsen-{depth}", steps=0, seed=seed)
-    res = common.compute(run_all, cfg,
+    res = common.compute(common.RUN_ALL, cfg,
                          label="Measuring the gradients of three nets at initialisation…")
     return [la.delta_norm for la in res.snapshots[0].layers if la.name != "output"]
 
@@ -86,7 +85,7 @@ def render() -> None:
     cfg0 = common.load_preset(f"nielsen-{depth}", steps=0)
     st.code(f"gradlab run --preset nielsen-{depth} --steps 0 --json -", language="bash")
     if common.run_button("l01_init", "Measure at initialisation"):
-        res = common.compute(run_all, cfg0,
+        res = common.compute(common.RUN_ALL, cfg0,
                              label="Measuring the gradients of three nets at initialisation…")
         medians = {d: np.median([init_speeds(d, s) for s in SEEDS], axis=0)
                    for d in NIELSEN_SPEEDS}
@@ -136,7 +135,7 @@ def render() -> None:
     cfg_t = common.load_preset(f"nielsen-{depth}", steps=epochs)
     st.code(f"gradlab run --preset nielsen-{depth} --steps {epochs} --json -", language="bash")
     if common.run_button("l01_train", f"Train the {depth}-layer net"):
-        res = common.compute(run_all, cfg_t,
+        res = common.compute(common.RUN_ALL, cfg_t,
                              label=f"Training nielsen-{depth} for {epochs} epochs (full batch)…")
         fig = charts.speed_curves(res.snapshots)
         fig.update_xaxes(title_text="epoch (one full-batch step per epoch)")
@@ -175,7 +174,7 @@ def render() -> None:
     if common.run_button("l01_acc", "Train 1, 2, 3 and 4 hidden layers"):
         n = len(NIELSEN_ACCURACY)
         runs: dict[int, RunResult] = {
-            d: common.compute(run_all, accuracy_config(d, a_epochs),
+            d: common.compute(common.RUN_ALL, accuracy_config(d, a_epochs),
                               label=f"Training {d} hidden layer(s) ({i + 1} of {n})…")
             for i, d in enumerate(NIELSEN_ACCURACY)}
         rows, curves = [], {}

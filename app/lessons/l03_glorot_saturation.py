@@ -23,9 +23,7 @@ from core.experiments.saturation import (
     hist_quantile,
     saturation_order,
 )
-from core.experiments.variance import layer_variances
 from core.snapshot import RunResult, Snapshot
-from core.train import run_all
 
 TITLE = "3 · Glorot & Bengio: saturation and init"
 ICON = ":material/compress:"
@@ -46,6 +44,8 @@ SHORT = {"mean": "mean", "p98": "98th pct of |a|", "std": "std", "saturation": "
 CASCADE_PRESET = "glorot-tanh-1000"   # 5 x 1000 tanh, standard init, SGD batch 10, lr 0.1
 CASCADE_LEVEL = 0.9                   # "saturated": the 98th percentile of |a| reaches this
 CASCADE_WINDOW = 3                    # snapshots averaged: one batch of 10 is a noisy sample
+#: Computed on an executor, by name (the module imports torch).
+LAYER_VARIANCES = "core.experiments.variance:layer_variances"
 ORDINAL = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 
 
@@ -180,7 +180,7 @@ def render() -> None:
             f"gradlab run --preset glorot-sigmoid --set activation=softsign --steps {steps} "
             "--json -", language="bash")
     if common.run_button("l03_sat", "Train the three nets"):
-        runs = {act: common.compute(run_all, saturation_config(act, steps),
+        runs = {act: common.compute(common.RUN_ALL, saturation_config(act, steps),
                                     label=f"Training the {act} net ({i + 1} of {len(ACTS)})…")
                 for i, act in enumerate(ACTS)}
         stat = st.selectbox("Bottom row", [k for k in STATS if k != "mean"],
@@ -234,7 +234,7 @@ def render() -> None:
     st.code(f"gradlab run --preset {CASCADE_PRESET} --json -", language="bash")
     if common.run_button("l03_cascade",
                          "Train the 5 × 1000 net (3000 steps, 1–3 min the first time)"):
-        res = common.compute(run_all, common.load_preset(CASCADE_PRESET),
+        res = common.compute(common.RUN_ALL, common.load_preset(CASCADE_PRESET),
                              label="Training 5 × 1000 tanh layers…")
         common.chart(figures.cascade_figure(*activation_percentiles(res), CASCADE_LEVEL),
                      "l03_cascade_fig", theme=None)
@@ -265,12 +265,13 @@ def render() -> None:
         for col, name, label in zip(cols, ("glorot-standard-tanh", "glorot-normalized-tanh"),
                                     ("standard", "normalised"), strict=True):
             cfg = common.load_preset(name, steps=0)
-            snap = common.compute(run_all, cfg, label=f"Measuring the {label} init…").snapshots[0]
+            snap = common.compute(common.RUN_ALL, cfg,
+                                  label=f"Measuring the {label} init…").snapshots[0]
             fig = charts.grad_hist_panel(snap)
             fig.update_layout(title_text=f"{label} init: log10 |dC/dz| per layer", height=420)
             with col:
                 common.chart(fig, f"l03_gh_{label}", theme=None)
-            v = common.compute(layer_variances, cfg, label=f"Measuring the {label} init…")
+            v = common.compute(LAYER_VARIANCES, cfg, label=f"Measuring the {label} init…")
             g = np.sqrt(v.backward_z)
             table.append({"init": label,
                           **{f"grad std, layer {i + 1}": common.fmt(x) for i, x in enumerate(g)},
@@ -300,7 +301,7 @@ def render() -> None:
         costs = {"softmax_ce": "cross-entropy", "quadratic": "quadratic"}
         curves, rows = {}, []
         for loss, name in costs.items():
-            res = common.compute(run_all, cost_config(loss, csteps),
+            res = common.compute(common.RUN_ALL, cost_config(loss, csteps),
                                  label=f"Training with the {name} cost…")
             evaluated = [s for s in res.snapshots if s.test_accuracy is not None]
             x = [s.step for s in evaluated]

@@ -17,7 +17,7 @@ import streamlit as st
 from app.charts import initialisation as figures
 from app.lessons import common
 from core.config import RunConfig, from_dict
-from core.experiments.variance import LayerVariances, SweepPoint, layer_variances, lr_sweep
+from core.experiments.results import LayerVariances, SweepPoint
 from core.theory import forward_variance_gain, he_gamma, xavier_gamma
 
 TITLE = "4 · Variance through depth"
@@ -35,6 +35,9 @@ WIDTH = 256
 INITS = ("N(0, 1)", "Xavier", "He")
 LRS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 50.0)
 CLIP = 1.0
+#: Computed on an executor, by name (the module imports torch).
+LAYER_VARIANCES = "core.experiments.variance:layer_variances"
+LR_SWEEP = "core.experiments.variance:lr_sweep"
 SWEEP_STEPS = {"50 steps per run (~10 s the first time)": 50,
                "200 steps, the preset (~30 s the first time)": 200}
 
@@ -55,13 +58,13 @@ def variance_config(activation: str, init: str, depth: int, c: float = 1.0) -> R
 
 
 def variances(cfg: RunConfig) -> LayerVariances:
-    return common.compute(layer_variances, cfg, label="Measuring the variances…")
+    return common.compute(LAYER_VARIANCES, cfg, label="Measuring the variances…")
 
 
 def sweep(cfg: RunConfig, clip: float) -> list[SweepPoint]:
     """The learning-rate sweep over LRS, gradient norm clipped to ``clip`` (0: off)."""
     how = f"with clip_norm = {clip:g}" if clip > 0 else "without clipping"
-    return common.compute(lr_sweep, cfg, tuple(LRS), clip_norm=float(clip),
+    return common.compute(LR_SWEEP, cfg, tuple(LRS), clip_norm=float(clip),
                           label=f"Training {len(LRS)} nets {how}…")
 
 

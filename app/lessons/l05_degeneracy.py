@@ -15,8 +15,8 @@ import streamlit as st
 from app.charts import degeneracy as figures
 from app.lessons import common
 from core.config import RunConfig
-from core.experiments.deep_linear import SeedsResult, deep_linear_seeds
-from core.spectrum import effective_rank
+from core.experiments.results import SeedsResult
+from core.spectrum_stats import effective_rank
 
 TITLE = "5 · Orhan: degeneracy, not vanishing"
 ICON = ":material/stacked_line_chart:"
@@ -24,6 +24,8 @@ PRESETS = ["deep-linear-fold0", "deep-linear-fold1", "deep-linear-ortho"]
 
 NAMES = {"deep-linear-fold0": "Fold 0", "deep-linear-fold1": "Fold 1",
          "deep-linear-ortho": "Ortho"}
+#: Computed on an executor, by name (the module imports torch).
+DEEP_LINEAR_SEEDS = "core.experiments.deep_linear:deep_linear_seeds"
 SEED_CHOICES = {"3 seeds (quick)": 3, "10 seeds, as Orhan": 10}
 
 
@@ -33,7 +35,7 @@ def configs() -> dict[str, RunConfig]:
 
 
 def erank(sv: np.ndarray) -> float:
-    """Effective rank (core.spectrum.effective_rank); NaN for a diverged seed."""
+    """Effective rank (core.spectrum_stats.effective_rank); NaN for a diverged seed."""
     return effective_rank(sv) if np.all(np.isfinite(sv)) else float("nan")
 
 
@@ -80,7 +82,7 @@ def render() -> None:
         f"One run per seed; each is exactly what the command line gives for that seed:")
     st.code("gradlab run --preset deep-linear-fold1 --seed 3 --json -", language="bash")
     if common.run_button("l05_run", f"Train Fold 0, Fold 1 and Ortho × {n_seeds} seeds"):
-        results = {name: common.compute(deep_linear_seeds, cfg, n_seeds,
+        results = {name: common.compute(DEEP_LINEAR_SEEDS, cfg, n_seeds,
                                         label=f"Training {name} for {n_seeds} seeds…")
                    for name, cfg in cfgs.items()}
         _results(results, g_best, g_grad)

@@ -14,7 +14,6 @@ import streamlit as st
 
 from app.charts import degeneracy as figures
 from app.lessons import common
-from core.experiments.spectra import product_spectra, spread_vs_depth
 
 TITLE = "6 · Saxe: products of random matrices"
 ICON = ":material/grid_on:"
@@ -23,6 +22,9 @@ PRESETS = ["deep-linear-fold0", "deep-linear-ortho"]
 DEPTHS = (1, 10, 100)
 SPREAD_DEPTHS = (1, 2, 5, 10, 20, 50, 100)
 KINDS = ("gaussian", "orthogonal")
+#: Computed on an executor, by name (the module imports torch).
+PRODUCT_SPECTRA = "core.experiments.spectra:product_spectra"
+SPREAD_VS_DEPTH = "core.experiments.spectra:spread_vs_depth"
 LN10 = float(np.log(10.0))
 
 
@@ -48,9 +50,9 @@ def render() -> None:
             f"random_product_spectrum(n={n}, depth=100, kind='gaussian', seed={seed})",
             language="python")
     if common.run_button("l06_run", "Multiply 1, 10 and 100 random matrices"):
-        sp = common.compute(product_spectra, n, DEPTHS, KINDS, seed,
+        sp = common.compute(PRODUCT_SPECTRA, n, DEPTHS, KINDS, seed,
                             label="Computing exact spectra…")
-        sd = {k: common.compute(spread_vs_depth, n, SPREAD_DEPTHS, k, (0, 1, 2),
+        sd = {k: common.compute(SPREAD_VS_DEPTH, n, SPREAD_DEPTHS, k, (0, 1, 2),
                                 label="Computing exact spectra…") for k in KINDS}
         scale = st.radio("Horizontal axis", ["log", "linear"], horizontal=True,
                          key="l06_scale",

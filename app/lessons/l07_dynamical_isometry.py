@@ -13,13 +13,16 @@ import streamlit as st
 
 from app.charts import jacobians as figures
 from app.lessons import common
-from core.experiments.spectra import ISOMETRY_COMBOS, critical_point, jacobian_spectrum
+from core.experiments.results import ISOMETRY_COMBOS
 
 TITLE = "7 · Pennington: dynamical isometry"
 ICON = ":material/balance:"
 PRESETS = ["relu-he"]
 
 DEPTHS = (2, 8, 32, 128)
+#: Computed on an executor, by name (the module imports torch).
+CRITICAL_POINT = "core.experiments.spectra:critical_point"
+JACOBIAN_SPECTRUM = "core.experiments.spectra:jacobian_spectrum"
 SIGMA_B = (0.003, 0.01, 0.03, 0.1, 0.3)
 
 
@@ -47,7 +50,7 @@ def render() -> None:
                                key="l07_sb")
     width = c2.select_slider("Width n", [64, 128, 256], value=128, key="l07_width")
     seed = int(c3.number_input("Seed", 0, 10_000, 0, key="l07_seed"))
-    sw = common.compute(critical_point, "tanh", sigma_b, label="Finding the critical point…")[0]
+    sw = common.compute(CRITICAL_POINT, "tanh", sigma_b, label="Finding the critical point…")[0]
     st.markdown("The same measurement for one of these nets (tanh + orthogonal, depth 32) on "
                 "the command line; there x is a data point rather than scaled to q*:")
     st.code(f"gradlab run --set depth=32 --set width={width} --set activation=tanh "
@@ -55,7 +58,7 @@ def render() -> None:
             f"--set sigma_b={sigma_b:g} --set dataset=teacher --set input_dim={width} "
             "--set jacobian=true --steps 0 --json -", language="bash")
     if common.run_button("l07_run", "Compute the Jacobian spectra at depths 2, 8, 32, 128"):
-        results = [common.compute(jacobian_spectrum, act, init, DEPTHS, width, sigma_b, seed,
+        results = [common.compute(JACOBIAN_SPECTRUM, act, init, DEPTHS, width, sigma_b, seed,
                                   name, label=f"{name}…")
                    for name, act, init in ISOMETRY_COMBOS]
         common.chart(figures.jacobian_histograms(results, DEPTHS), "l07_hist",

@@ -13,7 +13,7 @@ import streamlit as st
 
 from app.charts import jacobians as figures
 from app.lessons import common
-from core.experiments.warping import WarpResult, warp_grid
+from core.experiments.results import WarpResult
 
 TITLE = "8 · Duvenaud: input-space warping"
 ICON = ":material/waves:"
@@ -22,12 +22,14 @@ PRESETS = ["default"]
 SHOW_DEPTHS = (1, 2, 4, 8, 16, 32)
 MAX_DEPTH = SHOW_DEPTHS[-1]
 GRID = 81             # grid points per side of the input square [-1, 1]^2
+#: Computed on an executor, by name (the module imports torch).
+WARP_GRID = "core.experiments.warping:warp_grid"
 ACTS = {"tanh": "tanh features", "cos": "cos features (≈ SE-kernel GP, as Duvenaud)"}
 
 
 def warp(act: str, gain: float, hidden: int, input_connected: bool, seed: int) -> WarpResult:
     """The grid pushed through MAX_DEPTH random layers (computed once per process)."""
-    return common.compute(warp_grid, MAX_DEPTH, hidden, act, gain, input_connected,
+    return common.compute(WARP_GRID, MAX_DEPTH, hidden, act, gain, input_connected,
                           grid_n=GRID, seed=seed, label="Warping…")
 
 

@@ -13,7 +13,6 @@ import streamlit as st
 from app import charts
 from app.charts import remedies as figures
 from app.lessons import common
-from core.train import run_all
 
 TITLE = "9 · Skip connections and normalisation"
 ICON = ":material/alt_route:"
@@ -46,7 +45,7 @@ def render() -> None:
     if common.run_section("1 · Gradients at initialisation",
                           "gradlab run --preset residual-deep --steps 0 --json -",
                           "l09_init", "Measure the three nets at initialisation"):
-        snaps = {NAMES[p]: common.compute(run_all, common.load_preset(p, steps=0),
+        snaps = {NAMES[p]: common.compute(common.RUN_ALL, common.load_preset(p, steps=0),
                                           label="Measuring…").snapshots[0] for p in PRESETS}
         cols = st.columns(3)
         for col, (name, snap) in zip(cols, snaps.items(), strict=False):
@@ -79,7 +78,7 @@ def render() -> None:
     steps = LENGTHS[label]
     st.code(f"gradlab run --preset batchnorm-deep --steps {steps} --json -", language="bash")
     if common.run_button("l09_train", "Train the three nets"):
-        runs = {NAMES[p]: common.compute(run_all, common.load_preset(p, steps=steps),
+        runs = {NAMES[p]: common.compute(common.RUN_ALL, common.load_preset(p, steps=steps),
                                          label=f"Training the {NAMES[p]} net for {steps} steps…")
                 for p in PRESETS}
         c1, c2 = st.columns(2)

@@ -15,7 +15,6 @@ import streamlit as st
 
 from app.charts import remedies as figures
 from app.lessons import common
-from core.train import run_all
 
 TITLE = "10 · RNN vs GRU through time"
 ICON = ":material/timeline:"
@@ -69,7 +68,8 @@ def render() -> None:
                           "gradlab run --preset gru-long --steps 0 --json -",
                           "l10_init", "Measure the three nets at initialisation"):
         label = f"Unrolling 100 steps, three nets × {len(INIT_SEEDS)} seeds…"
-        per_seed = {NAMES[p]: [common.compute(run_all, common.load_preset(p, steps=0, seed=s),
+        per_seed = {NAMES[p]: [common.compute(common.RUN_ALL,
+                                              common.load_preset(p, steps=0, seed=s),
                                               label=label).snapshots[0] for s in INIT_SEEDS]
                     for p in PRESETS}
         common.chart(figures.init_figure({k: v[0] for k, v in per_seed.items()}),
@@ -101,7 +101,7 @@ def render() -> None:
             language="bash")
     if common.run_button("l10_train", "Train the three nets"):
         runs = {NAMES[p]: common.compute(
-                    run_all, common.load_preset(p, steps=steps, every=TRAIN_EVERY),
+                    common.RUN_ALL, common.load_preset(p, steps=steps, every=TRAIN_EVERY),
                     label=f"Training the {NAMES[p]} for {steps} steps (100 time steps each)…")
                 for p in PRESETS}
         common.chart(figures.accuracy_figure(runs), "l10_acc",

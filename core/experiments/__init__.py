@@ -6,4 +6,5 @@
 * ``deep_linear``  one deep linear config trained for many seeds (Orhan's degeneracy)
 * ``spectra``      products of random matrices; Jacobian spectra at criticality
 * ``warping``      a 2-D grid pushed through a deep random composition
+* ``results``      what they return (plain dataclasses, no torch: a page unpickles them)
 """

@@ -6,7 +6,6 @@ pre-activations and the singular values of the end-to-end map."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,27 +13,9 @@ import torch
 from core import data as data_mod
 from core import progress
 from core.config import LIMITS, RunConfig
+from core.experiments.results import SeedsResult
 from core.models import Taps
 from core.train import run
-
-
-@dataclass
-class SeedsResult:
-    """One config trained for S seeds. Arrays have a leading seed axis (S, ...); a seed's
-    entries from the step it diverged at onwards are NaN (its run stops there)."""
-
-    config: dict                      # the RunConfig (seed = the first seed)
-    seeds: list[int]
-    steps: np.ndarray                 # (K,) snapshot steps
-    loss: np.ndarray                  # (S, K) training loss of the measured batch
-    test_loss: np.ndarray             # (S, K) loss on the first EVAL_MAX test examples
-    act_grad_norm: np.ndarray         # (S, K, L) mean over examples of ||dC_x / dz_l||
-    delta_norm: np.ndarray            # (S, K, L) ||mean over batch of dC/dz_l|| (= core's)
-    e2e_sv: np.ndarray                # (S, K, d) singular values of W_out ... W_1, descending
-    #                                   (the end-to-end map when activation is linear)
-    teacher_sv: np.ndarray            # (S, d) singular values of each seed's teacher map
-    diverged: np.ndarray              # (S,) bool: NaN/inf at some step
-    elapsed_s: float = 0.0
 
 
 def _grid(steps: int, every: int) -> list[int]:

@@ -5,15 +5,16 @@ Ganguli 2017). Exact at any depth through ``core.spectrum``."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from core import theory
 from core.config import RunConfig
+from core.experiments.results import ISOMETRY_COMBOS, JacobianSpectrum
 from core.models import build
 from core.spectrum import product_log_singular_values, random_product_spectrum
+from core.spectrum_stats import log_spread
 
 
 def product_spectra(n: int = 100, depths: tuple[int, ...] = (1, 10, 100),
@@ -27,46 +28,12 @@ def product_spectra(n: int = 100, depths: tuple[int, ...] = (1, 10, 100),
             for k in kinds}
 
 
-def log_spread(log_sv: np.ndarray) -> float:
-    """Standard deviation of the natural-log singular values (0 = all equal): the width
-    of the spectrum on a log axis. Exact zeros (-inf) are left out."""
-    x = np.asarray(log_sv, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    return float(x.std()) if x.size else float("nan")
-
-
 def spread_vs_depth(n: int = 100, depths: tuple[int, ...] = (1, 2, 5, 10, 20, 50, 100),
                     kind: str = "gaussian", seeds: tuple[int, ...] = (0, 1, 2),
                     gain: float = 1.0) -> np.ndarray:
     """(len(depths), len(seeds)) ``log_spread`` of random products, one per seed."""
     return np.array([[log_spread(random_product_spectrum(n, d, kind, 1000 * s + d, gain))
                       for s in seeds] for d in depths])
-
-
-#: The activation / initialisation pairs of the lesson: (label, activation, init).
-ISOMETRY_COMBOS: tuple[tuple[str, str, str], ...] = (
-    ("ReLU + Gaussian (He)", "relu", "gaussian"),
-    ("ReLU + orthogonal", "relu", "orthogonal"),
-    ("tanh + Gaussian", "tanh", "gaussian"),
-    ("tanh + orthogonal", "tanh", "orthogonal"),
-    ("hard-tanh + orthogonal", "hardtanh", "orthogonal"),
-)
-
-
-@dataclass
-class JacobianSpectrum:
-    label: str
-    activation: str
-    init: str
-    sigma_w: float              # weight scale at criticality (chi_1 = 1)
-    sigma_b: float
-    q_star: float               # fixed point of the pre-activation length
-    chi_1: float
-    depths: list[int]
-    log_sv: list[np.ndarray]    # per depth: natural-log singular values (width,), -inf = 0
-    near_one: np.ndarray        # (len(depths),) fraction of singular values in [1/2, 2]
-    spread: np.ndarray          # (len(depths),) q90 - q10 of ln s over the nonzero values
-    n_zero: np.ndarray          # (len(depths),) exactly-zero singular values (rank lost)
 
 
 def critical_point(activation: str, sigma_b: float) -> tuple[float, float, float, float]:

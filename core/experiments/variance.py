@@ -9,7 +9,6 @@ Every helper builds its network exactly as ``core.train.run`` does (same data, s
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,18 +16,9 @@ import torch
 from core import data as data_mod
 from core import progress
 from core.config import RunConfig
+from core.experiments.results import LayerVariances, SweepPoint
 from core.models import build
 from core.train import loss_function, run_all
-
-
-@dataclass
-class LayerVariances:
-    """Per hidden layer l = 1..L at initialisation, over a batch of training inputs."""
-
-    forward: np.ndarray        # (L,) Var(h^l): the layer's activations (after phi)
-    backward: np.ndarray       # (L,) Var(dl/dh^l): per-example gradient w.r.t. h^l
-    backward_z: np.ndarray     # (L,) Var(dl/dz^l): Glorot's "back-propagated gradient"
-    input_var: float           # Var(x) of the inputs that fed layer 1
 
 
 def layer_variances(cfg: RunConfig, n_examples: int = 256) -> LayerVariances:
@@ -59,16 +49,6 @@ def layer_variances(cfg: RunConfig, n_examples: int = 256) -> LayerVariances:
         backward_z=var([z.grad * b for z in taps.z]),
         input_var=float(x.double().var()),
     )
-
-
-@dataclass
-class SweepPoint:
-    lr: float
-    clip_norm: float
-    diverged_at: int | None     # first step with NaN/inf (None: never)
-    diverged_layer: str | None
-    final_loss: float           # loss of the last snapshot (NaN if diverged)
-    final_test_accuracy: float | None
 
 
 def lr_sweep(cfg: RunConfig, lrs: Sequence[float], clip_norm: float = 0.0) -> list[SweepPoint]:

@@ -4,29 +4,12 @@ composition of random maps, with the local Jacobian of every layer."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from core.experiments.results import WarpResult
 from core.registry import ACTIVATIONS, act_prime
-
-
-@dataclass
-class WarpResult:
-    """A 2-D grid pushed through a composition of random maps R^2 -> R^2, layer by layer.
-
-    Layer l is one random wide layer followed by a linear read-out to 2 units (Duvenaud's
-    deep GP seen as a net: wide random features alternating with a 2-D bottleneck), so the
-    hidden representation *is* 2-D: no projection is needed to draw it.
-    """
-
-    grid: np.ndarray            # (G, G, 2) input points x
-    reps: np.ndarray            # (D+1, G, G, 2) representation h_l(x); reps[0] = x
-    sv: np.ndarray              # (D+1, G, G, 2) singular values s1 >= s2 of dh_l/dx
-    ratio_median: np.ndarray    # (D+1,) median over the grid of s2 / s1 (1 = no warping)
-    ratio_q10: np.ndarray       # (D+1,) its 10 % quantile
-    depths: np.ndarray          # (D+1,) 0..D
 
 
 def warp_grid(depth: int = 20, hidden: int = 256, act: str = "tanh", gain: float = 1.0,
