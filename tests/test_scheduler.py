@@ -215,3 +215,20 @@ def test_run_jobs_follow_steps_exactly(n: int) -> None:
     assert [g.step for g in got] == [w.step for w in want]
     assert [g.loss for g in got] == pytest.approx([w.loss for w in want], rel=1e-6)
     assert isinstance(s.jobs.get(("a", 1)), RunJob | type(None))
+
+
+def test_a_resumed_run_does_not_take_every_turn_to_catch_up() -> None:
+    """A run paused for a while and resumed shares the executor at once, as a new run would:
+    it does not owe the time it spent paused."""
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    s.handle("a", ("run", 1, {"cfg": TINY, "play": True}))
+    s.handle("b", ("run", 1, {"cfg": TINY, "play": True}))
+    _turns(s, 0.3)
+    s.handle("a", ("ctl", 1, {"play": False}))
+    _turns(s, 1.0)                                     # b alone: its served time grows
+    s.handle("a", ("ctl", 1, {"play": True}))
+    a0, b0 = _last_step(inbox, "a", 1), _last_step(inbox, "b", 1)
+    _turns(s, 0.6)
+    da, db = _last_step(inbox, "a", 1) - a0, _last_step(inbox, "b", 1) - b0
+    assert db > 0.5 * da, (da, db)

@@ -251,7 +251,10 @@ class Scheduler:
             _, jid, change = msg
             job = self.jobs.get((client, jid))
             if isinstance(job, RunJob):
+                was = job.runnable
                 job.control_msg(change)
+                if job.runnable and not was:
+                    self._level(job)     # a resumed run does not owe its paused time
         elif kind == "drop":
             self.drop(client, msg[1])
         elif kind == "call":
@@ -259,10 +262,15 @@ class Scheduler:
             self._call(client, jid, key, ref, args, kwargs)
 
     def _add(self, job: Job) -> None:
-        # level with the least-served job, one turn ahead: a new run moves at once
-        live = [j.served for j in self.jobs.values() if j.runnable]
-        job.served = min(live) - self.turn_s if live else 0.0
+        job.served = float("-inf")
+        self._level(job)
         self.jobs[(job.client, job.jid)] = job
+
+    def _level(self, job: Job) -> None:
+        """A job that (re)joins starts level with the least-served runnable job, one turn
+        ahead: it moves at once, and neither starves the others nor is starved."""
+        live = [j.served for j in self.jobs.values() if j.runnable and j is not job]
+        job.served = max(job.served, min(live) - self.turn_s) if live else max(job.served, 0.0)
 
     def _call(self, client: object, jid: int, key: bytes, ref: str, args: tuple,
               kwargs: dict[str, Any]) -> None:
