@@ -3,11 +3,12 @@
 #   docker build -t gradlab:0.1.0 .
 #   docker run --rm -p 8501:8501 gradlab:0.1.0          # then open http://localhost:8501
 #
-# One container = gradlab-serve (app/hosting/serve.py): uvicorn with WEB_CONCURRENCY worker
-# processes sharing port 8501, one per core. One Python process gives about one core (the
-# GIL; deploy/README.md, "Inside a pod"), so a 2-CPU container runs 2 processes of 1
-# training slot each. Scale out with more containers behind a sticky proxy (deploy/), never
-# with more threads in one process.
+# One container = gradlab-serve (app/hosting/serve.py), a supervisor that starts
+# GRADLAB_EXECUTORS training processes (every run of every session trains there, in short
+# turns) and then WEB_CONCURRENCY uvicorn web workers sharing port 8501 (they serve pages
+# and never train). One Python process gives about one core (the GIL; deploy/README.md,
+# "Inside a pod"), so a 2-CPU container runs 2 executors and 2 web workers. Scale out with
+# more containers behind a sticky proxy (deploy/), never with more threads in one process.
 #
 # torch comes from PyTorch's CPU wheel index: the default PyPI torch wheel for Linux bundles
 # CUDA libraries (several GB) that a CPU pod never uses. The version is the one pinned in
@@ -26,8 +27,9 @@ FROM ${BASE_IMAGE}
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 
 # GRADLAB_PROFILE=hosted: the tighter per-run caps (core/config.py HOSTED_MAX_WORK, steps).
-# WEB_CONCURRENCY: server processes (uvicorn's variable; set it to the container's CPUs).
-# GRADLAB_MAX_WORKERS: training slots of EACH process; one process ~ one core, so 1.
+# WEB_CONCURRENCY: web worker processes (uvicorn's variable); GRADLAB_EXECUTORS: training
+# processes. Both default to the container's CPUs (its cgroup quota) when unset; set both
+# to the CPUs of the pod. GRADLAB_TORCH_THREADS=1: one torch thread per executor.
 # MALLOC_ARENA_MAX=2: fewer glibc malloc arenas, so memory freed after a class goes back
 # to the OS (deploy/README.md, "Memory after a class"; the load test sets the same).
 # STREAMLIT_<SECTION>_<OPTION> sets any Streamlit option at run time (e.g.
@@ -40,7 +42,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     GRADLAB_PROFILE=hosted \
     WEB_CONCURRENCY=2 \
-    GRADLAB_MAX_WORKERS=1 \
+    GRADLAB_EXECUTORS=2 \
     GRADLAB_TORCH_THREADS=1 \
     OMP_NUM_THREADS=1 \
     MKL_NUM_THREADS=1 \
@@ -75,13 +77,16 @@ EXPOSE 8501
 
 # python:3.11-slim has no curl: ask with the standard library. The check runs the app script
 # once (Streamlit's script health check, enabled below) in whichever worker answers, and says
-# ok only when the page works. Each worker warms itself (torch, the core, the lessons) before
-# it accepts a connection (app/hosting/asgi.py), so no student's first page pays a cold start. The
-# Kubernetes startupProbe does the same (deploy/deployment.yaml).
+# ok only when the page works. Each web worker warms itself (the pages, the lessons, its
+# connections to the executors) before it accepts a connection (app/hosting/asgi.py), and
+# each executor runs a tiny net before it takes runs, so no student's first page or first
+# Play pays a cold start. The Kubernetes startupProbe does the same (deploy/deployment.yaml).
 ENV STREAMLIT_SERVER_SCRIPT_HEALTH_CHECK_ENABLED=true
 HEALTHCHECK --interval=30s --timeout=30s --start-period=120s --start-interval=3s --retries=3 \
     CMD ["python", "-c", "import sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:8501/_stcore/script-health-check', timeout=28); sys.exit(0 if r.read().strip() == b'ok' else 1)"]
 
 # .streamlit/config.toml (copied with the source) carries the hardening; the address and
-# port are set here. Workers: WEB_CONCURRENCY (above; the Deployment sets it too).
+# port are set here. Processes: WEB_CONCURRENCY and GRADLAB_EXECUTORS (above; the
+# Deployment sets them too). gradlab-serve is PID 1: on SIGTERM it stops the web workers,
+# then the executors.
 CMD ["gradlab-serve", "--host", "0.0.0.0", "--port", "8501"]

@@ -30,27 +30,35 @@ def env_float(name: str, default: float, lo: float = 0.0) -> float:
         return default
 
 
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cgroup_cpu_limit(root: Path = CGROUP) -> int | None:
+    """Whole CPUs of this container's CPU quota (a Kubernetes CPU limit), rounded up; None
+    without a quota. Reads cgroup v2 (``cpu.max``), else v1 (``cpu/cpu.cfs_quota_us``)."""
+    try:
+        quota, period = (root / "cpu.max").read_text().split()[:2]
+        return None if quota == "max" else max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):
+        pass
+    try:
+        q = int((root / "cpu" / "cpu.cfs_quota_us").read_text())
+        t = int((root / "cpu" / "cpu.cfs_period_us").read_text())
+        return None if q <= 0 or t <= 0 else max(1, -(-q // t))
+    except (OSError, ValueError):
+        return None
+
+
 def available_cores() -> int:
-    """CPUs this process may use: its affinity mask, capped by a cgroup v2 CPU quota (what a
-    Kubernetes CPU limit becomes; ``os.cpu_count()`` would report the whole node)."""
+    """CPUs this process may use: its affinity mask, capped by the container's CPU quota
+    (what a Kubernetes CPU limit becomes; ``os.cpu_count()`` would report the whole node).
+    The default count of web workers and of training executors."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, -(-int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
-
-
-def default_slots() -> int:
-    """Training slots of this process when ``GRADLAB_MAX_WORKERS`` is not set: the cores
-    shared out among the server processes (``WEB_CONCURRENCY``, uvicorn's worker count; 1
-    under ``streamlit run``), at least one. A trainer keeps one core busy."""
-    return max(1, available_cores() // env_int("WEB_CONCURRENCY", 1))
+    limit = cgroup_cpu_limit()
+    return max(1, min(n, limit) if limit is not None else n)
 
 
 def hosted() -> bool:

@@ -1,11 +1,18 @@
 """Trainers over real executor processes (app.live.pool / executor): every run moves at
-once, a closed session frees its share, a crashed executor is a message, not a hang."""
+once, a closed session frees its share, a crashed executor is a message, not a hang. Then
+the hosted layout (``gradlab-serve --workers 2 --executors 2``): the executors are the
+supervisor's children, both web workers train on them with each run placed by the load of
+the whole pod, and a killed executor is started again and trains the next Play."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import signal
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +20,8 @@ from app.live.pool import Pool, get_pool
 from app.live.trainer import Trainer
 from app.live.view import ERROR, FINISHED, PAUSED, RUNNING
 from core.config import RunConfig
+from tools.protocol import ProtocolSession, open_until_play
+from tools.server import Server, cmdline, cpu_s
 
 pytestmark = pytest.mark.slow
 
@@ -97,3 +106,162 @@ def test_a_killed_executor_is_an_error_message_and_the_next_run_works(pool: Pool
         assert v.step > 0, v.message
     finally:
         t.release()
+
+
+# ---- under gradlab-serve: the supervisor's executors, shared by two web workers ------------
+
+QUERY = "steps=20000"          # the default net, long enough to train all through the test
+
+
+def _executors(server: Server) -> dict[int, int]:
+    """``--index`` -> pid of the supervisor's live executor children."""
+    out = {}
+    for pid in server.pids("executor"):
+        m = re.search(r"--index (\d+)", cmdline(pid))
+        if m and _ppid(pid) == server.pid and _state(pid) not in ("Z", "gone"):
+            out[int(m.group(1))] = pid
+    return out
+
+
+def _ppid(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return -1
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "gone"
+
+
+def _listening(pid: int) -> bool:
+    """The executor's socket exists (it listens; its accept loop starts once warm)."""
+    m = re.search(r"--address (\S+)", cmdline(pid))
+    return bool(m) and os.path.exists(m.group(1))
+
+
+def _step(s: ProtocolSession) -> int:
+    head = s.metrics.get("Step", "").split("/")[0].replace(",", "").strip()
+    return int(head) if head.isdigit() else -1
+
+
+def _status(s: ProtocolSession) -> str:
+    return s.metrics.get("Status", "")
+
+
+def _trains(s: ProtocolSession) -> bool:
+    return _status(s).startswith("running") and _step(s) >= 1
+
+
+async def _pump_until(sessions: list[ProtocolSession], pred: Callable[[], bool],
+                      timeout: float, what: str,
+                      detail: Callable[[], object] = lambda: "") -> None:
+    """Pump every session (as open browser tabs would) until ``pred()`` or ``timeout``."""
+    end = time.monotonic() + timeout
+    while not pred():
+        for s in sessions:
+            assert s.closed_reason is None and not s.exceptions, (what, s.closed_reason,
+                                                                  s.exceptions)
+        assert time.monotonic() < end, (
+            f"{what}: not within {timeout:.0f} s {detail()}; pages: "
+            f"{[(s.metrics.get('Step'), _status(s)) for s in sessions]}")
+        await asyncio.gather(*(s.pump(time.monotonic() + 0.2) for s in sessions))
+
+
+async def _open(server: Server) -> ProtocolSession:
+    s = ProtocolSession(server.port, QUERY)
+    error = await open_until_play(s, time.monotonic(), timeout=120)
+    assert error is None, error
+    return s
+
+
+async def _play(s: ProtocolSession) -> None:
+    await s.rerun(trigger_id=s.buttons["Play"][0])
+
+
+def _worker_of(server: Server, s: ProtocolSession) -> int:
+    holders = server.connections()
+    assert s.local_port in holders, f"no web worker holds session {s.local_port}: {holders}"
+    return holders[s.local_port]
+
+
+async def _hosted_lifecycle(server: Server) -> None:
+    ex = _executors(server)
+    a = await _open(server)
+    b: ProtocolSession | None = None
+    try:
+        # Session b must reach the other web worker: with a's worker stopped, only the
+        # other one can accept (they share one listening socket; otherwise the kernel often
+        # hands every new connection to the same worker).
+        wa = _worker_of(server, a)
+        os.kill(wa, signal.SIGSTOP)
+        try:
+            b = await _open(server)
+        finally:
+            os.kill(wa, signal.SIGCONT)
+        wb = _worker_of(server, b)
+        assert wb != wa and {wa, wb} == set(server.pids("web"))
+
+        # a trains first; b, pressed later in the other worker, goes to the other executor
+        # (a's run is counted there through the executors' load), so both executors train
+        await _play(a)
+        await _pump_until([a, b], lambda: _trains(a), 90, "a's first step")
+        cpu0 = {i: cpu_s([pid]) or 0.0 for i, pid in ex.items()}
+        await _play(b)
+        await _pump_until([a, b], lambda: _trains(b), 90, "b's first step")
+        a_step = _step(a)
+
+        def grown() -> dict[int, float]:
+            return {i: (cpu_s([pid]) or 0.0) - cpu0[i] for i, pid in ex.items()}
+
+        await _pump_until([a, b], lambda: min(grown().values()) >= 0.5, 120,
+                          "one run on each executor",
+                          lambda: f"(CPU s since a trained: {grown()})")
+        await _pump_until([a, b], lambda: _step(a) > a_step and _trains(b), 60, "both runs moving")
+
+        # Both executors killed: each page says its run stopped, the supervisor starts them
+        # again, and a later Play in each web worker trains on the new ones
+        for pid in ex.values():
+            os.kill(pid, signal.SIGKILL)
+        await _pump_until([a, b],
+                          lambda: all("stopped by an error" in _status(s) for s in (a, b)),
+                          60, "the pages report the lost runs")
+
+        def restarted() -> bool:
+            now = _executors(server)
+            return (sorted(now) == sorted(ex) and not set(now.values()) & set(ex.values())
+                    and all(_listening(p) for p in now.values()))
+
+        await _pump_until([a, b], restarted, 90, "the supervisor restarts both executors")
+        for s in (a, b):
+            await _play(s)
+        await _pump_until([a, b], lambda: _trains(a) and _trains(b), 120, "Play after the restart")
+    finally:
+        for s in (a, b):
+            if s is not None:
+                await s.close()
+
+
+def test_the_supervisors_executors_train_for_both_workers_and_come_back() -> None:
+    """``gradlab-serve --workers 2 --executors 2``: two executor processes, children of the
+    supervisor (which never loads torch); a session in each web worker trains, the second
+    run on the other executor, and neither web worker loads torch; after SIGKILL of both
+    executors the pages say so, the supervisor starts them again and Play trains in both
+    workers."""
+    with Server(env={}, procs=2, executors=2) as server:
+        server.wait_healthy(timeout=180)
+        ex = _executors(server)
+        assert sorted(ex) == [0, 1], [cmdline(p) for p in server.tree()]
+        assert len(server.pids("web")) == 2
+        maps = Path(f"/proc/{server.pid}/maps").read_text()
+        assert "torch" not in maps, "the supervisor loaded torch"
+        asyncio.run(_hosted_lifecycle(server))
+        for pid in server.pids("web"):     # they served training pages, and trained nothing
+            assert "torch" not in Path(f"/proc/{pid}/maps").read_text(), "a web worker loaded torch"
+        log = server.log_text()
+        for i in ex:
+            assert f"training process {i} exited (code -9)" in log, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]

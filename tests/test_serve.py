@@ -1,13 +1,17 @@
-"""The hosted server: ``gradlab-serve`` (app/hosting/serve.py) runs
-``app.hosting.asgi:app`` in uvicorn worker processes. Fast tests check the pieces (slots per
-process, arguments, websocket settings, STREAMLIT_* variables); slow ones start the real
-server: two workers warm before they take sessions, the DNS-rebinding guard set by
-environment holds in every worker, SIGTERM leaves no process behind, and a burst of 200
-sessions renders (the p95 figure itself is a benchmark, reported by ``make load``, not
-asserted here)."""
+"""The hosted server: ``gradlab-serve`` (app/hosting/serve.py) is a supervisor that starts
+training executors (app/live/executor.py), then runs ``app.hosting.asgi:app`` in uvicorn web
+worker processes. Fast tests check the pieces (cores, arguments, websocket settings,
+STREAMLIT_* variables, the executors' watcher); slow ones start the real server: two web
+workers warm before they take sessions, the DNS-rebinding guard set by environment holds in
+every worker, SIGTERM to the process group or to the supervisor alone (as Kubernetes sends
+it) leaves no process behind, executors included, and a burst of 200 sessions renders (the
+p95 figure itself is a benchmark, reported by ``make load``, not asserted here). The
+executors at work under the supervisor (both workers train on them, a killed one comes
+back): tests/test_executors.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -21,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from app import env, live
+from app import env
 from app.hosting import serve
 from tests.test_hardening import _ws_handshake_status
 from tools.server import Server, free_port
@@ -29,7 +33,7 @@ from tools.server import Server, free_port
 REPO = Path(__file__).resolve().parent.parent
 
 
-# ---- slots per process ---------------------------------------------------------------------
+# ---- cores ---------------------------------------------------------------------------------
 
 
 def test_available_cores_is_at_least_one_and_at_most_the_machine() -> None:
@@ -37,28 +41,30 @@ def test_available_cores_is_at_least_one_and_at_most_the_machine() -> None:
     assert 1 <= n <= (os.cpu_count() or 1)
 
 
-@pytest.mark.parametrize(("cores", "procs", "slots"),
-                         [(2, 1, 2), (2, 2, 1), (8, 2, 4), (2, 4, 1), (1, 1, 1), (16, 3, 5)])
-def test_default_slots_share_the_cores_among_the_server_processes(
-        monkeypatch: pytest.MonkeyPatch, cores: int, procs: int, slots: int) -> None:
-    monkeypatch.setattr(env, "available_cores", lambda: cores)
-    monkeypatch.setenv("WEB_CONCURRENCY", str(procs))
-    assert env.default_slots() == slots
+def test_the_cpu_limit_is_read_from_cgroup_v2_and_v1(tmp_path: Path) -> None:
+    """A Kubernetes CPU limit of 1.5 CPUs is a quota of 150000 per 100000: two cores' worth
+    of executors by default (rounded up); no quota, no cap."""
+    v2 = tmp_path / "v2"
+    v2.mkdir()
+    (v2 / "cpu.max").write_text("150000 100000\n")
+    assert env.cgroup_cpu_limit(v2) == 2
+    (v2 / "cpu.max").write_text("max 100000\n")
+    assert env.cgroup_cpu_limit(v2) is None
+    v1 = tmp_path / "v1"
+    (v1 / "cpu").mkdir(parents=True)
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("300000\n")
+    (v1 / "cpu" / "cpu.cfs_period_us").write_text("100000\n")
+    assert env.cgroup_cpu_limit(v1) == 3
+    (v1 / "cpu" / "cpu.cfs_quota_us").write_text("-1\n")
+    assert env.cgroup_cpu_limit(v1) is None
+    assert env.cgroup_cpu_limit(tmp_path / "none") is None
 
 
-def test_default_slots_ignore_a_nonsense_web_concurrency(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(env, "available_cores", lambda: 4)
-    for bad in ("", "two", "-3", "0"):
-        monkeypatch.setenv("WEB_CONCURRENCY", bad)
-        assert 1 <= env.default_slots() <= 4, bad
-
-
-def test_a_slot_queue_without_a_cap_takes_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("GRADLAB_MAX_WORKERS", raising=False)
-    monkeypatch.setattr(live.slots, "default_slots", lambda: 3)
-    assert live.SlotQueue().cap == 3
-    monkeypatch.setenv("GRADLAB_MAX_WORKERS", "5")
-    assert live.SlotQueue().cap == 5
+def test_available_cores_is_capped_by_the_cpu_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(env, "cgroup_cpu_limit", lambda: 1)
+    assert env.available_cores() == 1
+    monkeypatch.setattr(env, "cgroup_cpu_limit", lambda: 10_000)
+    assert env.available_cores() == len(os.sched_getaffinity(0))
 
 
 # ---- arguments and websocket settings ------------------------------------------------------
@@ -66,20 +72,50 @@ def test_a_slot_queue_without_a_cap_takes_the_default(monkeypatch: pytest.Monkey
 
 def test_serve_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEB_CONCURRENCY", "3")
+    monkeypatch.setenv("GRADLAB_EXECUTORS", "4")
     a = serve.parse_args([])
-    assert (a.host, a.port, a.workers) == ("127.0.0.1", 8501, 3)
-    a = serve.parse_args(["--host", "0.0.0.0", "--port", "9000", "--workers", "2"])
-    assert (a.host, a.port, a.workers) == ("0.0.0.0", 9000, 2)
+    assert (a.host, a.port, a.workers, a.executors) == ("127.0.0.1", 8501, 3, 4)
+    a = serve.parse_args(["--host", "0.0.0.0", "--port", "9000", "--workers", "2",
+                          "--executors", "2"])
+    assert (a.host, a.port, a.workers, a.executors) == ("0.0.0.0", 9000, 2, 2)
+
+
+def test_workers_and_executors_default_to_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unset (or nonsense) variables: one web worker and one executor per core this process
+    may use (cgroup-aware: ``app.env.available_cores``)."""
+    monkeypatch.setattr(env, "available_cores", lambda: 3)
+    for value in (None, "", "many"):
+        for var in ("WEB_CONCURRENCY", "GRADLAB_EXECUTORS"):
+            if value is None:
+                monkeypatch.delenv(var, raising=False)
+            else:
+                monkeypatch.setenv(var, value)
+        a = serve.parse_args([])
+        assert (a.workers, a.executors) == (3, 3), value
 
 
 @pytest.mark.parametrize("argv", [["--workers", "0"], ["--workers", "1000"], ["--port", "70000"],
-                                  ["--workers", "two"]])
-def test_serve_refuses_nonsense_with_a_message(argv: list[str],
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                  ["--workers", "two"], ["--executors", "0"],
+                                  ["--executors", "65"], ["--executors", "-1"],
+                                  ["--executors", "two"], ["--executors"]])
+def test_serve_refuses_nonsense_with_one_line(argv: list[str],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         serve.parse_args(argv)
     assert e.value.code == 2
-    assert "gradlab-serve" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gradlab-serve: error: "), err
+    assert argv[0] in err, err
+
+
+def test_a_variable_out_of_range_is_named(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRADLAB_EXECUTORS", "100")
+    with pytest.raises(SystemExit) as e:
+        serve.parse_args([])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert "GRADLAB_EXECUTORS" in err and "100" in err and err.count("\n") == 1, err
 
 
 def test_uvicorn_gets_streamlits_websocket_settings() -> None:
@@ -130,7 +166,6 @@ def test_streamlit_variables_reach_the_asgi_app() -> None:
 def test_a_bad_streamlit_variable_stops_the_server_with_its_name(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL", "an hour")
-    monkeypatch.setenv("WEB_CONCURRENCY", "1")     # main() exports it: restored afterwards
     monkeypatch.chdir(REPO)
     assert serve.main(["--workers", "1", "--port", "0"]) == 2
     err = capsys.readouterr().err
@@ -154,6 +189,70 @@ def test_workers_share_one_cookie_secret_unless_the_operator_set_one() -> None:
     assert mine == {"STREAMLIT_SERVER_COOKIE_SECRET": "set-by-the-operator"}
 
 
+class _Proc:
+    """A stand-in for an executor's Popen: alive until ``returncode`` is set."""
+
+    def __init__(self, returncode: int | None = None) -> None:
+        self.returncode = returncode
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+    def terminate(self) -> None:
+        if self.returncode is None:
+            self.returncode = -signal.SIGTERM
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        return self.returncode
+
+
+def test_the_watcher_restarts_a_dead_executor_and_backs_off_a_crash_loop(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        tmp_path: Path) -> None:
+    """An executor that dies after a healthy life is started again at once, on its own
+    socket; one that keeps dying young waits 1, 2, 4 ... s (at most 60 s) between starts;
+    nothing is started once the server stops."""
+    from app.live import pool
+
+    started: list[tuple[int, str]] = []
+
+    def respawn(i: int, addr: str, key: bytes, parent: int | None = None) -> _Proc:
+        started.append((i, addr))
+        return _Proc()
+
+    monkeypatch.setattr(pool, "respawn", respawn)
+    e0, e1 = str(tmp_path / "e0.sock"), str(tmp_path / "e1.sock")
+    ex = serve.Executors([_Proc(), _Proc()], [e0, e1], b"k")
+    t = time.monotonic() + 100                       # both have lived 100 s
+    ex._check(0, t)
+    assert started == []                             # alive: left alone
+    ex.procs[1].returncode = -signal.SIGKILL
+    ex._check(1, t)
+    assert started == [(1, e1)]            # old: at once
+    waits = []
+    for _ in range(8):                               # now it dies young, again and again
+        ex.procs[1].returncode = 1
+        ex._check(1, t + 2)
+        due = ex._due[1]
+        assert due is not None and started[-1:] == [(1, e1)]
+        n = len(started)
+        ex._check(1, due - 0.01)
+        assert len(started) == n, "started before its pause was over"
+        ex._check(1, due)
+        assert len(started) == n + 1
+        waits.append(due - (t + 2))
+        t = due
+    assert waits == [1, 2, 4, 8, 16, 32, 60, 60], waits
+    ex.procs[1].returncode = 1
+    n = len(started)
+    ex.stop()
+    ex._check(1, t + 1000)
+    assert len(started) == n, "restarted after stop()"
+    assert ex.procs[0].returncode == -signal.SIGTERM, "stop() stops every executor"
+    assert not tmp_path.exists(), "the socket folder is left behind"
+    assert "training process 1 exited (code -9); starting it again\n" in capsys.readouterr().err
+
+
 def test_the_app_serves_no_per_process_media_files() -> None:
     """With several workers, a file a page hands the browser by URL must exist in every
     worker. Streamlit's media files (images, downloads, audio, video) live in the memory of
@@ -172,10 +271,11 @@ def test_the_app_serves_no_per_process_media_files() -> None:
 
 
 @contextlib.contextmanager
-def served(workers: int = 2, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """``gradlab-serve --workers N`` on a free loopback port (the load test's server),
-    every worker started and healthy; stopped, the whole process group, on exit."""
-    server = Server(free_port(), "app/main.py", None, env or {}, procs=workers)
+def served(workers: int = 2, env: dict[str, str] | None = None,
+           executors: int = 2) -> Iterator[Server]:
+    """``gradlab-serve --workers N --executors E`` on a free loopback port (the load test's
+    server), every worker started and healthy; stopped, the whole process group, on exit."""
+    server = Server(free_port(), env=env or {}, procs=workers, executors=executors)
     try:
         server.wait_healthy(timeout=120)
         yield server
@@ -190,6 +290,11 @@ def test_two_workers_warm_guarded_and_stopped_cleanly() -> None:
         port = server.port
         workers = [p for p in server.tree() if _is_worker(p)]
         assert len(workers) == 2, [_cmdline(p) for p in server.tree()]
+        executors = server.pids("executor")
+        assert len(executors) == 2, [_cmdline(p) for p in server.tree()]
+        # a signal to the server's group (Ctrl-C, kill -- -PGID) must not kill the executors
+        # before the workers: the supervisor would start them again while shutting down
+        assert all(os.getpgid(p) != os.getpgid(server.pid) for p in executors)
         # Before any page has run: the chart scripts are served by every worker (a page's
         # asset requests are their own connections and may reach either worker; measured
         # before the fix: 404 on a fresh server, and "BidiComponent Error" in the panels)
@@ -227,8 +332,51 @@ def test_two_workers_warm_guarded_and_stopped_cleanly() -> None:
         assert '"GET /_stcore/health' not in text, "a log line per request (access log)"
     assert server.proc.returncode != -signal.SIGKILL, "SIGTERM did not stop the server"
     time.sleep(0.5)
-    alive = [p for p in workers if Path(f"/proc/{p}").exists() and _state(p) != "Z"]
-    assert not alive, f"worker processes left after SIGTERM: {alive}"
+    alive = [p for p in workers + executors if _alive(p)]
+    assert not alive, f"processes left after SIGTERM: {alive}"
+    # SIGTERM went to the whole process group: the executors (a group of their own) are
+    # stopped by the supervisor after the workers, not killed first and restarted
+    assert "starting it again" not in server.log_text(), server.log_tail()
+
+
+@pytest.mark.slow
+def test_sigterm_to_the_supervisor_alone_leaves_no_process_behind() -> None:
+    """As Kubernetes stops a container: SIGTERM to its PID 1 (gradlab-serve) only, while a
+    session trains. The supervisor stops the web workers, then the executors, removes
+    their sockets and exits 0; nothing of the tree is left within 20 s (the Deployment
+    grants 30), and no executor was restarted on the way."""
+    from tests.test_executors import _open, _play, _pump_until, _trains
+
+    with served(2) as server:
+        tree = server.tree()
+        executors = server.pids("executor")
+        assert len(executors) == 2 and len(server.pids("web")) == 2, [_cmdline(p) for p in tree]
+        folder = Path(_cmdline(executors[0]).split("--address ")[1].split()[0]).parent
+
+        async def train_then_terminate() -> float:
+            s = await _open(server)
+            try:
+                await _play(s)
+                await _pump_until([s], lambda: _trains(s), 90, "the first step")
+                os.kill(server.pid, signal.SIGTERM)
+                t0 = time.monotonic()
+                await s.pump(time.monotonic() + 1.0)
+            finally:
+                await s.close()
+            return t0
+
+        t0 = asyncio.run(train_then_terminate())
+        server.proc.wait(timeout=30)
+        while any(_alive(p) for p in tree) and time.monotonic() - t0 < 20:
+            time.sleep(0.1)
+        took = time.monotonic() - t0
+        left = {p: _cmdline(p) for p in tree if _alive(p)}
+        assert not left, f"left {took:.1f} s after SIGTERM: {left}"
+        print(f"every process gone {took:.1f} s after SIGTERM")
+        assert server.proc.returncode == 0, server.log_tail()
+        assert "starting it again" not in server.log_text(), server.log_tail()
+        assert "Traceback" not in server.log_text(), server.log_tail()
+        assert not folder.exists(), f"the executors' sockets are left in {folder}"
 
 
 @pytest.mark.slow
@@ -279,6 +427,11 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return "gone"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waits only for its parent to read its status)."""
+    return _state(pid) not in ("Z", "gone")
 
 
 @pytest.mark.slow

@@ -1,8 +1,9 @@
-"""Gradient Lab as an ASGI app: what each ``gradlab-serve`` worker process runs.
+"""Gradient Lab as an ASGI app: what each ``gradlab-serve`` web worker process runs.
 
 Each worker warms itself before uvicorn lets it take a connection, so no first page pays a
-cold start. Why one process per core, and what is per process: deploy/README.md, "Inside
-a pod". (``streamlit run app/main.py``, ``make run``, stays the way to develop.)
+cold start. It serves pages only: runs train in the executors (app/live/executor.py), so a
+worker never imports torch. What is per process, and why: deploy/README.md, "Inside a pod".
+(``streamlit run app/main.py``, ``make run``, stays the way to develop.)
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ MAIN_SCRIPT = ROOT / "app" / "main.py"
 
 
 def warm_process() -> None:
-    """Everything a first page would otherwise pay in this process: torch and the core
-    (imported and run once on a tiny net), the page modules and every lesson."""
+    """Everything a first page would otherwise pay in this process: the page modules and
+    every lesson imported, and the connections to the training executors opened."""
     import pandas  # noqa: F401  - before any thread does (plotly imports it lazily: a race)
 
     from app import charts, controls, lessons, live  # noqa: F401

@@ -1,40 +1,37 @@
-"""``gradlab-serve``: the hosted instance, one uvicorn worker process per core.
+"""``gradlab-serve``: the hosted instance: training executors and uvicorn web workers.
 
-    gradlab-serve                          # http://127.0.0.1:8501, WEB_CONCURRENCY workers
-    gradlab-serve --host 0.0.0.0 --port 8501 --workers 2
+    gradlab-serve                          # http://127.0.0.1:8501, one of each per core
+    gradlab-serve --host 0.0.0.0 --port 8501 --workers 2 --executors 2
 
-It runs :data:`app.hosting.asgi.app` under uvicorn's own multi-process mode (one listening socket,
-N worker processes, a dead worker replaced) with the websocket settings ``streamlit run``
-would use, read from Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*``
-variables): message size cap, compression, ping interval. Plain ``uvicorn app.hosting.asgi:app``
-also works, but uvicorn's own defaults then apply (16 MB messages, per-message deflate on:
-CPU spent compressing every frame).
+This process is the supervisor. It first starts ``--executors`` training processes
+(default ``GRADLAB_EXECUTORS``, else the cores this process may use; :mod:`app.live.executor`),
+shared by every web worker, restarts one that dies, and stops them when the server stops.
+Then it runs :data:`app.hosting.asgi.app` under uvicorn's own multi-process mode (one
+listening socket, ``--workers`` processes, default ``WEB_CONCURRENCY``, else the cores; a
+dead worker replaced) with the websocket settings ``streamlit run`` would use, read from
+Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*`` variables): message size
+cap, compression, ping interval. Plain ``uvicorn app.hosting.asgi:app`` also works, but
+uvicorn's own defaults then apply (16 MB messages, per-message deflate on: CPU spent
+compressing every frame), and each worker starts executors of its own.
 
-``--workers`` defaults to ``WEB_CONCURRENCY`` (uvicorn's variable), else the cores this
-process may use. Training happens in neither: before the web workers start, this
-supervisor starts ``--executors`` training processes (default ``GRADLAB_EXECUTORS``, else the
-cores; :mod:`app.live.executor`), shared by every web worker, restarts one that dies, and
-stops them when the server stops.
+The supervisor never imports torch: it trains nothing, and torch would cost every pod
+~260 MB for it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import threading
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 ROOT = Path(__file__).resolve().parents[2]
-MAX_WORKERS = 64
-
-
-def _workers_default() -> int:
-    from app.env import available_cores, env_int
-
-    return env_int("WEB_CONCURRENCY", available_cores())
+MAX_WORKERS = 64             # the most web workers, and the most executors
 
 
 def streamlit_env_options() -> dict[str, Any]:
@@ -123,26 +120,32 @@ def uvicorn_options() -> dict[str, object]:
     }
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, exit 2 (argparse prints usage too)
+        self.exit(2, f"gradlab-serve: error: {message}\n")
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """``--host``, ``--port`` and ``--workers``, checked (a bad value exits with code 2)."""
-    ap = argparse.ArgumentParser(prog="gradlab-serve", description=__doc__.split("\n\n")[0])
+    """``--host``, ``--port``, ``--workers`` and ``--executors``, checked (a bad value exits
+    with code 2 and one line on stderr)."""
+    from app.env import available_cores, env_int
+    from app.live.pool import COUNT_ENV
+
+    ap = _Parser(prog="gradlab-serve", description=__doc__.split("\n\n")[0])
     ap.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     ap.add_argument("--port", type=int, default=8501, help="port (8501)")
     ap.add_argument("--workers", type=int, default=None,
-                    help="server processes (default: WEB_CONCURRENCY, else the cores)")
+                    help="web worker processes (default: WEB_CONCURRENCY, else the cores)")
     ap.add_argument("--executors", type=int, default=None,
                     help="training processes (default: GRADLAB_EXECUTORS, else the cores)")
     a = ap.parse_args(argv)
-    if a.workers is None:
-        a.workers = _workers_default()
-    if a.executors is None:
-        from app.env import available_cores, env_int
-
-        a.executors = env_int("GRADLAB_EXECUTORS", available_cores())
-    if not 1 <= a.workers <= MAX_WORKERS:
-        ap.error(f"--workers must be 1 to {MAX_WORKERS}, got {a.workers}")
-    if not 1 <= a.executors <= MAX_WORKERS:
-        ap.error(f"--executors must be 1 to {MAX_WORKERS}, got {a.executors}")
+    for flag, var in (("workers", "WEB_CONCURRENCY"), ("executors", COUNT_ENV)):
+        source = ""
+        if getattr(a, flag) is None:
+            setattr(a, flag, env_int(var, available_cores()))
+            source = f" (from {var})"
+        if not 1 <= getattr(a, flag) <= MAX_WORKERS:
+            ap.error(f"--{flag} must be 1 to {MAX_WORKERS}, got {getattr(a, flag)}{source}")
     if not 0 <= a.port <= 65535:
         ap.error(f"--port must be 0 to 65535, got {a.port}")
     return a
@@ -151,7 +154,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """The ``gradlab-serve`` console script: check the settings, then run uvicorn."""
     args = parse_args(argv)
-    os.environ["WEB_CONCURRENCY"] = str(args.workers)   # each worker's share of the cores
     os.chdir(ROOT)          # .streamlit/config.toml, and app.hosting.asgi on the import path
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
@@ -166,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     share_cookie_secret(os.environ)   # the workers inherit the environment
 
-    executors = Executors(args.executors)
+    executors = Executors.start(args.executors)
     executors.export(os.environ)      # the workers inherit the sockets and the key
     print(f"Gradient Lab: http://{args.host}:{args.port} ({args.workers} worker "
           f"process{'es' if args.workers > 1 else ''}, {args.executors} training "
@@ -180,38 +182,78 @@ def main(argv: list[str] | None = None) -> int:
 
 
 class Executors:
-    """The training processes of this server, kept alive while it runs (a dead one is
-    started again on the same socket; the web workers reconnect to it)."""
+    """The training processes of this server, kept alive while it runs: a dead one is
+    started again on the same socket (the web workers reconnect to it), after a pause that
+    doubles while it keeps dying young (a crash loop must not eat the pod's CPU)."""
 
-    def __init__(self, n: int) -> None:
+    POLL_S = 1.0            # how often the watcher looks
+    YOUNG_S = 10.0          # an executor that dies younger than this waits longer to restart
+    MAX_BACKOFF_S = 60.0
+
+    def __init__(self, procs: list[subprocess.Popen], addrs: list[str], key: bytes) -> None:
+        self.procs, self.addrs, self.key = procs, addrs, key
+        now = time.monotonic()
+        self._started = [now] * len(procs)
+        self._backoff = [0.0] * len(procs)
+        self._due: list[float | None] = [None] * len(procs)
+        self._stop = threading.Event()
+        self._watcher = threading.Thread(target=self._watch, name="gradlab-executors",
+                                         daemon=True)
+
+    @classmethod
+    def start(cls, n: int) -> Executors:
+        """Start ``n`` executors (children of this process) and their watcher."""
         from app.live.pool import start_executors
 
-        self.procs, self.addrs, self.key = start_executors(n, parent=os.getpid())
-        self._stop = threading.Event()
-        threading.Thread(target=self._watch, name="gradlab-executors", daemon=True).start()
+        ex = cls(*start_executors(n, parent=os.getpid()))
+        ex._watcher.start()
+        return ex
 
     def export(self, environ: MutableMapping[str, str]) -> None:
+        """Name the executors' sockets and key for the web workers (they inherit it)."""
         from app.live.pool import ADDRS_ENV, KEY_ENV
 
         environ[ADDRS_ENV] = ",".join(self.addrs)
         environ[KEY_ENV] = self.key.hex()
 
     def _watch(self) -> None:
+        while not self._stop.wait(self.POLL_S):
+            for i in range(len(self.procs)):
+                self._check(i, time.monotonic())
+
+    def _check(self, i: int, now: float) -> None:
         from app.live.pool import respawn
 
-        while not self._stop.wait(1.0):
-            for i, proc in enumerate(self.procs):
-                if proc.poll() is not None and not self._stop.is_set():
-                    print(f"gradlab-serve: training process {i} exited (code "
-                          f"{proc.returncode}); starting it again", file=sys.stderr, flush=True)
-                    self.procs[i] = respawn(i, self.addrs[i], self.key, os.getpid())
+        proc = self.procs[i]
+        if proc.poll() is None:
+            return
+        due = self._due[i]
+        if due is None:                          # just found dead: when to start it again
+            young = now - self._started[i] < self.YOUNG_S
+            wait = (min(self.MAX_BACKOFF_S, max(self.POLL_S, 2 * self._backoff[i]))
+                    if young else 0.0)
+            self._backoff[i], self._due[i] = wait, (due := now + wait)
+            print(f"gradlab-serve: training process {i} exited (code {proc.returncode}); "
+                  f"starting it again{f' in {wait:.0f} s' if wait else ''}",
+                  file=sys.stderr, flush=True)
+        if now >= due and not self._stop.is_set():
+            self.procs[i] = respawn(i, self.addrs[i], self.key, os.getpid())
+            self._started[i], self._due[i] = now, None
 
     def stop(self) -> None:
-        from app.live.pool import stop
+        """Stop the watcher first (so nothing is restarted meanwhile), then every executor,
+        and remove their socket folder."""
+        from app.live.pool import remove_sockets, stop
 
         self._stop.set()
+        if self._watcher.is_alive():
+            self._watcher.join(timeout=2 * self.POLL_S + 5)
+        for proc in self.procs:            # all at once, then wait for each
+            if proc.poll() is None:
+                proc.terminate()
         for proc in self.procs:
             stop(proc)
+        remove_sockets(self.addrs)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ import logging
 import os
 import pickle
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -251,6 +252,8 @@ class Pool:
                 conn.close()
             if self.owned and link.proc is not None:
                 stop(link.proc)
+        if self.owned:
+            remove_sockets([link.address for link in self.links])
 
 
 # ---- starting executors -----------------------------------------------------------------------
@@ -269,7 +272,11 @@ def respawn(index: int, address: str, key: bytes, parent: int | None = None
         os.unlink(address)
     cmd = [sys.executable, "-m", "app.live.executor", "--address", address,
            "--index", str(index), "--parent", str(parent or os.getpid())]
-    return subprocess.Popen(cmd, env=env, cwd=str(_ROOT), stdin=subprocess.DEVNULL)
+    # A process group of its own: a signal to the server's group (Ctrl-C, kill -- -PGID)
+    # reaches the parent, which stops its executors after its web workers, so they do not
+    # die first and are not restarted during the shutdown.
+    return subprocess.Popen(cmd, env=env, cwd=str(_ROOT), stdin=subprocess.DEVNULL,
+                            start_new_session=True)
 
 
 def start_executors(n: int, parent: int | None = None
@@ -283,7 +290,14 @@ def start_executors(n: int, parent: int | None = None
     return procs, addrs, key
 
 
+def remove_sockets(addrs: list[str]) -> None:
+    """Remove the socket folder that :func:`start_executors` made (its executors stopped)."""
+    for folder in {os.path.dirname(a) for a in addrs}:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def stop(proc: subprocess.Popen, timeout: float = 5.0) -> None:
+    """Stop one executor: SIGTERM, then SIGKILL if it has not gone after ``timeout``."""
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -332,4 +346,5 @@ def reset_pool() -> None:
         pool.close()
 
 
-__all__ = ["ExecutorLost", "Link", "Pool", "get_pool", "reset_pool", "start_executors", "stop"]
+__all__ = ["ExecutorLost", "Link", "Pool", "get_pool", "remove_sockets", "reset_pool",
+           "respawn", "start_executors", "stop"]
