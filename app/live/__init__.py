@@ -46,6 +46,7 @@ _WHERE = {
     "PAUSED": "app.live.view",
     "RUNNING": "app.live.view",
     "TrainerView": "app.live.view",
+    "frame_period": "app.live.view",
 }
 
 

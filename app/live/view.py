@@ -61,3 +61,10 @@ class TrainerView:
             return None
         cores = f"{self.executors} training process{'es' if self.executors > 1 else ''}"
         return f"{self.sharing} runs share this server's {cores}"
+
+
+def frame_period(base_s: float, running: int, full_rate: int) -> float:
+    """Seconds between a page's redraws when ``running`` sessions of its web process train:
+    ``base_s`` up to ``full_rate`` sessions, then in proportion (the process's redraw work
+    stays bounded however big the class)."""
+    return round(base_s * max(1.0, running / max(1, full_rate)), 2)

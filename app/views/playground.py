@@ -12,15 +12,17 @@ import time
 import streamlit as st
 
 from app import charts, controls, sidebar
-from app.env import env_float
+from app.env import env_float, env_int
 from app.live import (
     DIVERGED,
     ERROR,
     FINISHED,
     RUNNING,
     TrainerView,
+    frame_period,
     get_trainer,
     light,
+    live_trainers,
 )
 from app.stream_chart import stream_chart
 
@@ -29,6 +31,9 @@ from app.stream_chart import stream_chart
 #: server's CPU with the training (README, "Hosting it for a class").
 FRAME_S = min(5.0, env_float("GRADLAB_FRAME_S", 0.75, lo=0.25))
 HISTORY_S = 2 * FRAME_S
+#: Running sessions one web process redraws at the full frame rate; beyond that the frame
+#: period grows in proportion, so a big class's redraws cannot starve clicks and training.
+FRAME_SESSIONS = env_int("GRADLAB_FRAME_SESSIONS", 16)
 HISTORY_TICK = "pg__history_tick"
 MAX_POINTS = 400       # points per curve sent to the browser (the buffer holds more)
 ACTIVE_SEEN = "pg__active_seen"
@@ -263,7 +268,11 @@ def main() -> None:
     view = trainer.view()
     _buttons(trainer, view)
     st.session_state[ACTIVE_SEEN] = _ui_state(view)
-    st.fragment(run_every=FRAME_S if view.active else None)(live)(trainer)
+    frame = frame_period(FRAME_S, len(live_trainers()), FRAME_SESSIONS)
+    if view.active and frame > FRAME_S:
+        st.caption(f"A big class is training: the charts redraw every {frame:g} s so that "
+                   "everyone's runs keep their speed.")
+    st.fragment(run_every=frame if view.active else None)(live)(trainer)
 
 
 main()
