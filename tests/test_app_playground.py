@@ -14,7 +14,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from app import live
+from app.live.trainer import TRAINERS, Trainer
 from core.config import RunConfig, from_query
+from tests.test_session import executors_caught_up
 
 PAGE = str(Path(__file__).resolve().parent.parent / "app" / "views" / "playground.py")
 TINY = dict(depth=2, width=8, n_train=64, n_test=16, batch_size=16, hist_bins=8, steps=60,
@@ -45,14 +47,24 @@ def _step(at: AppTest) -> int:
 
 
 def _wait(at: AppTest, pred, timeout: float = 30.0) -> AppTest:
-    """Rerun the page until ``pred(at)`` holds (the worker trains in the background)."""
+    """Rerun the page until ``pred(at)`` holds (the run trains in an executor); fails with
+    the status and step shown if it does not within ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
         at.run()
         assert not at.exception, at.exception
-        if pred(at) or time.monotonic() > deadline:
+        if pred(at):
             return at
+        if time.monotonic() > deadline:
+            metrics = {m.label: m.value for m in at.metric}
+            raise AssertionError(f"not reached within {timeout:g} s; the page shows {metrics}")
         time.sleep(0.1)
+
+
+def _trainer() -> Trainer:
+    """The page session's trainer (each test's are released by ``_stop_workers``)."""
+    (trainer,) = [t for t in list(TRAINERS) if not t.closed]
+    return trainer
 
 
 def _config(at: AppTest) -> RunConfig:
@@ -80,12 +92,11 @@ def test_page_renders_with_defaults():
 def test_play_step_reset():
     at = _app()
     at = _wait(at, lambda a: _status(a) == "ready")      # step 0 is measured at once
+    assert _step(at) == 0
     at.button(key="pg_step").click().run()
     at = _wait(at, lambda a: _step(a) == 1 and _status(a) == "paused")
-    assert _step(at) == 1
     at.button(key="pg_step").click().run()
-    at = _wait(at, lambda a: _step(a) == 2)
-    assert _step(at) == 2
+    at = _wait(at, lambda a: _step(a) == 2 and _status(a) == "paused")
     at.button(key="pg_play").click().run()
     at = _wait(at, lambda a: _status(a).startswith("finished"))
     assert _status(at) == "finished (60 steps)" and _step(at) == 60
@@ -101,14 +112,10 @@ def test_pause_stops_a_running_run():
     at = _wait(at, lambda a: _status(a) == "running" and _step(a) > 0)
     at.button(key="pg_pause").click().run()
     at = _wait(at, lambda a: _status(a) == "paused")
-    # The step in flight when Pause was pressed still lands (the model took it): let it.
-    s0 = None
-    while _step(at) != s0:
-        s0 = _step(at)
-        time.sleep(0.5)
-        at.run()
-    s1 = _step(at)
-    time.sleep(0.4)
+    # The steps in flight when Pause was pressed still land (the model took them): let them.
+    executors_caught_up()
+    s1 = _step(at.run())
+    executors_caught_up()                  # a run still playing would have had a turn
     at.run()
     assert _status(at) == "paused" and _step(at) == s1
 
@@ -322,6 +329,9 @@ def test_diverging_run_shows_the_banner():
     assert len(banner) == 1 and banner[0].startswith("**Diverged at step")
     assert "NaN or infinite" in banner[0] and "last good values" in banner[0]
     # Play again starts a fresh run, which diverges again the same way.
+    first_status, first_epoch = _status(at), _trainer().view().epoch
     at.button(key="pg_play").click().run()
-    at = _wait(at, lambda a: _status(a).startswith("diverged"))
-    assert not at.exception
+    at = _wait(at, lambda a: _trainer().view().epoch > first_epoch
+               and _status(a).startswith("diverged"))
+    assert _status(at) == first_status
+    assert [e.value for e in at.error] == banner

@@ -68,6 +68,40 @@ def test_bad_input_one_line_exit_2(argv, needle, capsys) -> None:
     assert needle in err and err.count("\n") == 0 and "Traceback" not in err
 
 
+def _missing_device() -> str:
+    """A device this machine lacks (Linux never has Apple's MPS)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return "cuda"
+    assert not torch.backends.mps.is_available(), "a machine with both CUDA and MPS"
+    return "mps"
+
+
+@pytest.mark.parametrize("case", ["json-dir-missing", "json-is-a-dir", "device-missing",
+                                  "config-not-json", "config-not-object"])
+def test_run_failures_one_line_exit_2(case, tmp_path, capsys) -> None:
+    """What goes wrong while running (not while parsing flags) is one line and exit 2 too."""
+    tiny = ["run", "--set", "depth=1", "--set", "width=4", "--set", "n_train=16",
+            "--set", "n_test=0", "--set", "batch_size=0", "--steps", "1"]
+    bad_config = tmp_path / "c.json"
+    argv, needle = {
+        "json-dir-missing": (tiny + ["--json", str(tmp_path / "nope" / "r.json")],
+                             "--json: cannot write"),
+        "json-is-a-dir": (tiny + ["--json", str(tmp_path)], "--json: cannot write"),
+        "device-missing": (tiny + ["--set", f"device={_missing_device()}"],
+                           f"device: {_missing_device()} was asked for"),
+        "config-not-json": (["run", "--config", str(bad_config)], "--config: not valid JSON"),
+        "config-not-object": (["run", "--config", str(bad_config)],
+                              "--config: expected a JSON object"),
+    }[case]
+    bad_config.write_text("{depth: 3" if case == "config-not-json" else "[3, 8]")
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert needle in err and err.count("\n") == 0 and "Traceback" not in err, err
+    assert not list(tmp_path.glob("**/r.json"))
+
+
 def test_diverging_run_is_a_result(capsys) -> None:
     assert main(["run", "--preset", "exploding-lr", "--json", "-"]) == 0
     doc = json.loads(capsys.readouterr().out)

@@ -1,8 +1,9 @@
 """The claims of lessons 1 and 2 (Nielsen, ch. 5): the speed of learning per layer at
-initialisation and during training, and the chain of one-neuron layers (|sigma'| <= 1/4,
-the 0.45-wide window). Each is checked by running the real core; every tolerance says why.
+initialisation and during training, accuracy vs depth, and the chain of one-neuron layers
+(|sigma'| <= 1/4, the 0.45-wide window). Each is checked by running the real core; every
+tolerance says why.
 
-Published numbers: ../shared/SEEDS.md (seed 001).
+Published numbers: ../shared/SEEDS.md (seed 003).
 """
 
 from __future__ import annotations
@@ -21,7 +22,16 @@ pytestmark = LESSON
 # ---- lesson 1: Nielsen's speed of learning ---------------------------------------------------
 
 NIELSEN = {2: (0.07, 0.31), 3: (0.012, 0.060, 0.283), 4: (0.003, 0.017, 0.070, 0.285)}
-SEEDS = range(9)
+SEEDS = range(30)
+#: The one tolerance for Nielsen's published speeds (and the first/last ratio): the published
+#: value lies inside our 5th-95th percentile over SEEDS. Why: his numbers are ONE draw of the
+#: init on his first 1000 of 50,000 images; ours are the first 1000 of a fixed 4,000-image
+#: MNIST split, so a published value is one more draw from (about) our distribution. Measured
+#: over these 30 seeds, the published speeds sit at our 37th-80th percentiles and the
+#: first/last ratio of nielsen-4 (1/95) at the 90th. The 5-95 band is x1.6-2.6 wide, so a
+#: wrong set-up (a softmax cost: x5-8; W ~ N(0,1) instead of N(0,1)/sqrt(n_in): x2.8-35)
+#: falls outside it.
+BAND = (5, 95)
 
 
 def _init_speeds(depth: int, seed: int) -> list[float]:
@@ -32,37 +42,62 @@ def _init_speeds(depth: int, seed: int) -> list[float]:
 
 @pytest.fixture(scope="module")
 def nielsen_speeds() -> dict[int, np.ndarray]:
-    """(seeds, layers) array of ||delta^l|| at initialisation for nielsen-2/3/4."""
+    """(seeds, layers) array of ||delta^l|| at initialisation for nielsen-2/3/4 (~2 s)."""
     return {d: np.array([_init_speeds(d, s) for s in SEEDS]) for d in NIELSEN}
+
+
+def _inside_band(ours: np.ndarray, published: float) -> bool:
+    lo, hi = np.percentile(ours, BAND)
+    return bool(lo <= published <= hi)
+
+
+def test_the_lesson_page_shows_the_published_speeds():
+    from app.lessons import l01_nielsen_speed as l01
+
+    assert l01.NIELSEN_SPEEDS == NIELSEN
 
 
 @pytest.mark.parametrize("depth", sorted(NIELSEN))
 def test_nielsen_speed_increases_with_layer_index(nielsen_speeds, depth):
     # Exact claim (no tolerance): every layer learns faster than the one below it, for
-    # every one of the 9 seeds, not only on average.
+    # every one of the seeds, not only on average.
     for seed, v in zip(SEEDS, nielsen_speeds[depth], strict=True):
         assert np.all(np.diff(v) > 0), f"nielsen-{depth}, seed {seed}: speeds {v} not increasing"
 
 
 @pytest.mark.parametrize("depth", sorted(NIELSEN))
 def test_nielsen_speed_magnitudes_match_published(nielsen_speeds, depth):
-    # Tolerance: the median over 9 seeds within a factor 2.5 of Nielsen's number, per layer.
-    # Why 2.5: his numbers are ONE random draw; over our seeds the first-layer speed of
-    # nielsen-4 spans 0.0009-0.0035 (x4), and the largest median/published gap we measure is
-    # 2.0 (nielsen-4, layer 2). 2.5 still fails a wrong set-up: a softmax cost instead of
-    # Nielsen's sigmoid cross-entropy is off by x5-8, the quadratic cost by x30+, W ~ N(0,1)
-    # instead of N(0,1)/sqrt(n_in) by x2.8-35 (measured).
-    med = np.median(nielsen_speeds[depth], axis=0)
-    pub = np.array(NIELSEN[depth])
-    factor = np.maximum(med / pub, pub / med)
-    assert np.all(factor < 2.5), f"nielsen-{depth}: median {med} vs published {pub}"
+    # Tolerance: BAND (see above), per layer.
+    for j, published in enumerate(NIELSEN[depth]):
+        ours = nielsen_speeds[depth][:, j]
+        assert _inside_band(ours, published), (
+            f"nielsen-{depth} layer {j + 1}: published {published} outside our "
+            f"{BAND} percentiles {np.percentile(ours, BAND)}")
 
 
 def test_nielsen_first_layer_about_100x_slower(nielsen_speeds):
-    # Published: nielsen-4 first/last = 0.003 / 0.285 ~ 1/95. Tolerance: the median ratio
-    # over 9 seeds within a factor 3 of 1/95 (our seeds give 1/90 .. 1/320, median ~1/140).
-    ratio = np.median(nielsen_speeds[4][:, 0] / nielsen_speeds[4][:, -1])
-    assert 1 / (95 * 3) < ratio < 3 / 95, f"first/last = 1/{1 / ratio:.0f}"
+    # Published: nielsen-4 first/last = 0.003 / 0.285 ~ 1/95. Tolerance: BAND, on the ratio.
+    ratio = nielsen_speeds[4][:, 0] / nielsen_speeds[4][:, -1]
+    assert _inside_band(ratio, 0.003 / 0.285), np.percentile(ratio, BAND)
+
+
+@pytest.mark.slow
+def test_depth_does_not_help_accuracy():
+    """Nielsen (30 epochs on 50,000 images): 96.48 / 96.90 / 96.57 / 96.53 % for 1-4 hidden
+    layers, depth does not help. Lesson 1 runs the same nets on our 4000 images and says the
+    deeper nets are *behind*. Checked with the page's own configs at its "1 epoch" setting
+    (400 steps of mini-batches of 10, seed 0; ~3 s). Measured, seeds 0-4: 79-84 % / 26-54 %
+    / 9-11 % / 8-12 % (at 10 epochs, seed 0: 91.6 / 90.6 / 79.7 / 9.2). Tolerances: the
+    1-layer net learns (>= 70 %) and leads every deeper net by >= 10 points (measured >= 25);
+    each extra layer is no better than the one before (3 points of slack: the two deepest
+    nets both sit at chance, 10 %, where one batch of noise decides their order)."""
+    from app.lessons import l01_nielsen_speed as l01
+
+    acc = {d: 100 * run_all(l01.accuracy_config(d, epochs=1)).snapshots[-1].test_accuracy
+           for d in (1, 2, 3, 4)}
+    assert acc[1] >= 70, acc
+    assert all(acc[1] - acc[d] >= 10 for d in (2, 3, 4)), acc
+    assert all(acc[d + 1] <= acc[d] + 3 for d in (1, 2, 3)), acc
 
 
 @pytest.mark.slow

@@ -3,7 +3,7 @@ gradients changes through depth with N(0, gamma) / Xavier / He, where NaN/inf ap
 the learning rate grows, and that clipping prevents it. Each is checked by running the
 real core; every tolerance says why.
 
-Published numbers: ../shared/SEEDS.md (seed 003).
+Published numbers: ../shared/SEEDS.md (seed 002).
 """
 
 from __future__ import annotations

@@ -4,7 +4,9 @@ idle limit, the bounded history and the shared step-0 pictures."""
 
 from __future__ import annotations
 
-import time
+import itertools
+import secrets
+import threading
 
 import pytest
 
@@ -53,45 +55,71 @@ def _at_least(n):
     return lambda v: v.step >= n
 
 
+_BARRIER_IDS = itertools.count(-1, -1)     # job ids the pool never hands out (it counts up)
+
+
+def executors_caught_up(timeout: float = 30.0) -> None:
+    """A round trip through every executor connection of this process (a trivial lesson
+    call on each). An executor reads its connection in order and its runs emit only during
+    their turns, so once each has answered, every message it sent before reading our
+    earlier commands (a pause, a drop) has been delivered: "nothing more came" can then be
+    checked at once instead of after a sleep."""
+    pool = get_pool()
+    answered = []
+    for link in pool.links:
+        done = threading.Event()
+        jid = next(_BARRIER_IDS)
+        link.handlers[jid] = lambda msg, done=done: done.set()
+        link.send(("call", jid, secrets.token_bytes(8), "builtins:abs", (0,), {}))
+        answered.append(done)
+    for i, done in enumerate(answered):
+        assert done.wait(timeout), f"executor {i} did not answer within {timeout:g} s"
+
+
+def test_wait_until_fails_loudly_with_the_state_reached(make):
+    t = make()
+    assert t.wait_until(lambda v: v.status == IDLE, timeout=0.1).status == IDLE
+    with pytest.raises(TimeoutError, match="status 'ready', step 0"):
+        t.wait_until(lambda v: v.status == FINISHED, timeout=0.1)
+
+
 def test_play_streams_snapshots(make):
     t = make()
     t.play()
-    v = t.wait_for(lambda v: len(v.history) >= 5)
+    v = t.wait_until(lambda v: len(v.history) >= 5)
     assert v.status == RUNNING
     assert len(v.history) >= 5 and v.latest is not None
     steps = [s.step for s in v.history]
     assert steps == sorted(steps) and steps[0] == 0
     assert v.latest.layers[0].act_hist is not None        # the latest keeps its arrays
     assert v.history[-1].layers[0].act_hist is None       # the history is light
-    v = t.wait_for(lambda v: v.steps_per_s > 0, timeout=30)
-    assert v.steps_per_s > 0
+    v = t.wait_until(lambda v: v.steps_per_s > 0, timeout=30)
     assert v.sharing >= 1 and v.executors == get_pool().size
 
 
 def test_pause_stops_steps(make):
     t = make()
     t.play()
-    t.wait_for(_at_least(5))
+    t.wait_until(_at_least(5))
     t.pause()
     v1 = t.view()
     assert v1.status == PAUSED
-    time.sleep(0.3)                            # a message already on its way may land
+    executors_caught_up()                      # what was already on its way has landed
     v2 = t.view()
-    time.sleep(0.3)
+    executors_caught_up()                      # a run still playing would have had a turn
     v3 = t.view()
     assert v2.step == v3.step and len(v2.history) == len(v3.history)
-    assert not v3.active
+    assert v3.status == PAUSED and not v3.active
 
 
 def test_step_advances_exactly_one_snapshot(make):
     t = make(TINY.replace(every=10))
     t.reset()                                   # measures step 0
-    v0 = t.wait_for(lambda v: not v.busy)
+    v0 = t.wait_until(lambda v: not v.busy)
     assert [s.step for s in v0.history] == [0] and v0.status == IDLE
     for k in (1, 2, 3):
         t.step()
-        v = t.wait_for(lambda v: not v.busy)
-        assert not v.busy, "the step never came back"
+        v = t.wait_until(lambda v: not v.busy)
         assert v.step == k, "one Step = one optimiser step, whatever the snapshot cadence"
         assert len(v.history) == k + 1
         assert v.status == PAUSED
@@ -100,41 +128,43 @@ def test_step_advances_exactly_one_snapshot(make):
 def test_reset_clears(make):
     t = make()
     t.play()
-    t.wait_for(_at_least(10))
+    t.wait_until(_at_least(10))
     t.reset(measure=False)
     v = t.view()
     assert v.step == 0 and v.history == () and v.latest is None and v.status == IDLE
-    time.sleep(0.3)
+    executors_caught_up()
     assert t.view().history == (), "a snapshot of the old run leaked in after the reset"
     t.reset()
-    v = t.wait_for(lambda v: not v.busy)
+    v = t.wait_until(lambda v: not v.busy)
     assert [s.step for s in v.history] == [0]
 
 
 def test_lr_change_applies_live_without_reset(make):
     t = make()
     t.play()
-    before = t.wait_for(_at_least(20)).step
+    before = t.wait_until(_at_least(20)).step
     changed = t.set_config(TINY.replace(lr=0.01))
     assert changed == ["lr"]
-    time.sleep(0.2)
-    v = t.wait_for(_at_least(before + 20))
-    assert v.status == RUNNING and v.step > before and v.history[0].step == 0
-    assert v.lr == 0.01
-    # The core measures with the lr in force: update_ratio = lr * |dC/dW| / |W|.
-    la = v.latest.layers[0]
-    assert la.update_ratio == pytest.approx(0.01 * la.weight_grad_norm / la.weight_norm,
-                                            rel=1e-3)
+    assert t.view().lr == 0.01
+
+    def measured_with_new_lr(v) -> bool:
+        # The core measures with the lr in force: update_ratio = lr * |dC/dW| / |W|.
+        la = v.latest.layers[0]
+        return la.update_ratio == pytest.approx(0.01 * la.weight_grad_norm / la.weight_norm,
+                                                rel=1e-3)
+
+    v = t.wait_until(lambda v: v.step >= before + 20 and measured_with_new_lr(v))
+    assert v.status == RUNNING and v.history[0].step == 0
     # A structural change resets.
     assert t.set_config(TINY.replace(lr=0.01, depth=3)) == ["depth"]
-    v = t.wait_for(lambda v: not v.busy)
+    v = t.wait_until(lambda v: not v.busy)
     assert v.step == 0 and v.status == IDLE and len(v.latest.layers) == 4
 
 
 def test_finishing_ends_the_run(make):
     t = make(TINY.replace(steps=30))
     t.play()
-    v = t.wait_for(lambda v: v.status == FINISHED)
+    v = t.wait_until(lambda v: v.status == FINISHED)
     assert v.step == 30 and v.status_text == "finished (30 steps)" and not t.has_job
 
 
@@ -142,7 +172,7 @@ def test_release_drops_the_run_at_once(make):
     cfg = RunConfig(depth=10, width=64, n_train=512, batch_size=64, steps=100_000, every=50)
     t = make(cfg)
     t.play()
-    t.wait_for(lambda v: v.status == RUNNING and v.step > 0, timeout=60)
+    t.wait_until(lambda v: v.status == RUNNING and v.step > 0, timeout=60)
     t.release()
     assert not t.has_job and t.view().history == ()
 
@@ -150,7 +180,7 @@ def test_release_drops_the_run_at_once(make):
 def test_divergence_ends_with_a_message(make):
     t = make(preset("exploding-lr"))
     t.play()
-    v = t.wait_for(lambda v: v.status not in (IDLE, RUNNING), timeout=60)
+    v = t.wait_until(lambda v: v.status not in (IDLE, RUNNING), timeout=60)
     assert v.status == DIVERGED
     assert v.diverged is not None and v.diverged.diverged
     assert "NaN/inf" in v.message
@@ -158,29 +188,35 @@ def test_divergence_ends_with_a_message(make):
     assert v.latest is not None and not v.latest.diverged     # charts keep the last good data
     assert all(not s.diverged for s in v.history)
     assert not v.active
-    t.play()                                                  # Play starts again from 0
-    v = t.wait_for(lambda v: v.status == DIVERGED and v.diverged is not None, timeout=60)
-    assert v.status == DIVERGED
+    first = v
+    t.play()                                                  # Play starts again from 0 ...
+    v = t.wait_until(lambda v: v.epoch > first.epoch and v.status == DIVERGED
+                     and v.diverged is not None, timeout=60)
+    assert v.diverged.step == first.diverged.step             # ... and diverges the same way
+    assert v.diverged.diverged_layer == first.diverged.diverged_layer
 
 
 def test_a_failing_run_becomes_a_message(make):
     t = make(run_fn=fake_runs.broken_after_step0)
     t.play()
-    v = t.wait_for(lambda v: v.status == ERROR)
-    assert v.status == ERROR and "CUDA out of memory (simulated)" in v.message
+    v = t.wait_until(lambda v: v.status == ERROR)
+    assert "CUDA out of memory (simulated)" in v.message
     assert [s.step for s in v.history] == [0]                  # what came before stays
-    t.play()                                                   # and the session goes on
-    assert t.wait_for(lambda v: v.status == ERROR and v.history).status == ERROR
+    failed = v.epoch
+    t.play()                                                   # and the session goes on:
+    v = t.wait_until(lambda v: v.epoch > failed and v.status == ERROR and v.history)
+    assert "CUDA out of memory (simulated)" in v.message      # a fresh run, failing again
 
 
 def test_idle_limit_pauses_the_run(make):
     t = make(idle_limit_s=0.3)
     t.play()
-    v = t.wait_for(lambda v: v.status == PAUSED, timeout=30)
-    assert v.status == PAUSED and "without activity" in v.message
-    step = v.step
-    time.sleep(0.5)
-    assert t.view().step <= step + 50, "the executor kept training a paused run"
+    v = t.wait_until(lambda v: v.status == PAUSED, timeout=30)
+    assert "without activity" in v.message
+    executors_caught_up()                      # the steps already on their way have landed
+    step = t.view().step
+    executors_caught_up()
+    assert t.view().step == step, "the executor kept training a paused run"
 
 
 def test_ring_buffer_is_bounded(make, monkeypatch):
@@ -188,8 +224,7 @@ def test_ring_buffer_is_bounded(make, monkeypatch):
     monkeypatch.setattr(history, "HISTORY_MIN", 8)
     t = make(TINY.replace(steps=400))
     t.play()
-    v = t.wait_for(lambda v: v.status == FINISHED, timeout=30)
-    assert v.status == FINISHED
+    v = t.wait_until(lambda v: v.status == FINISHED, timeout=30)
     assert 10 <= len(v.history) <= 40
     steps = [s.step for s in v.history]
     assert steps[0] == 0 and steps[-1] == 400 and steps == sorted(steps)
@@ -212,7 +247,7 @@ def test_release_all_drops_every_run():
     ts = [Trainer(TINY) for _ in range(3)]
     for t in ts:
         t.play()
-    ts[0].wait_for(lambda v: v.status == RUNNING and v.step > 0)
+    ts[0].wait_until(lambda v: v.status == RUNNING and v.step > 0)
     live.release_all()
     assert not any(t.has_job for t in ts) and not live.live_trainers()
 
@@ -229,7 +264,7 @@ def test_reset_measures_step0_once_per_config_and_starts_no_run(make):
     ts = [make(cfg) for _ in range(20)]
     for t in ts:
         t.reset()
-    views = [t.wait_for(lambda v: not v.busy, timeout=30) for t in ts]
+    views = [t.wait_until(lambda v: not v.busy, timeout=30) for t in ts]
     assert INITIAL.stats()["measured"] - before == 1
     assert all(v.latest is views[0].latest for v in views), "the step-0 snapshot is shared"
     assert all([s.step for s in v.history] == [0] and v.status == IDLE for v in views)
@@ -237,7 +272,7 @@ def test_reset_measures_step0_once_per_config_and_starts_no_run(make):
     # the figures built for the shared snapshot are shared too, until a session trains
     assert ts[0].ui_cache is ts[1].ui_cache
     ts[0].step()
-    ts[0].wait_for(lambda v: v.step == 1 and not v.busy)
+    ts[0].wait_until(lambda v: v.step == 1 and not v.busy)
     assert ts[0].ui_cache is not ts[1].ui_cache and ts[1].ui_cache is ts[2].ui_cache
     # a later session with the same config gets it at once (cached): nothing pending
     late = make(cfg)
@@ -251,7 +286,7 @@ def test_a_new_config_right_after_another_run_finished_gets_its_picture(make):
     session finished a run, must show its step-0 picture (and say "measuring" until then)."""
     a = make(TINY.replace(steps=40, seed=31))
     a.play()
-    assert a.wait_for(lambda v: v.status == FINISHED).status == FINISHED
+    a.wait_until(lambda v: v.status == FINISHED)
     for seed in range(3):
         b = make(TINY.replace(seed=5000 + seed, depth=3))
         b.reset()
@@ -259,16 +294,16 @@ def test_a_new_config_right_after_another_run_finished_gets_its_picture(make):
         assert v.busy or v.latest is not None
         if v.busy:
             assert v.status_text == "measuring the initial network" and v.active
-        v = b.wait_for(lambda v: not v.busy, timeout=10)
+        v = b.wait_until(lambda v: not v.busy, timeout=10)
         assert v.latest is not None and v.latest.step == 0 and v.status_text == "ready"
 
 
 def test_play_after_the_shared_step0_does_not_repeat_it(make):
     t = make(TINY.replace(seed=777, every=5))
     t.reset()
-    t.wait_for(lambda v: not v.busy)
+    t.wait_until(lambda v: not v.busy)
     t.play()
-    v = t.wait_for(lambda v: len(v.history) >= 4)
+    v = t.wait_until(lambda v: len(v.history) >= 4)
     steps = [s.step for s in v.history]
     assert steps[:4] == [0, 5, 10, 15], steps
 
@@ -278,14 +313,14 @@ def test_step_pressed_while_step0_is_measured_still_makes_one_step(make):
     t.reset()                                   # measuring (1.5 s)
     assert t.view().busy and t.view().status_text == "measuring the initial network"
     t.step()
-    v = t.wait_for(lambda v: v.step >= 1 and not v.busy, timeout=30)
+    v = t.wait_until(lambda v: v.step >= 1 and not v.busy, timeout=30)
     assert v.step == 1 and [s.step for s in v.history] == [0, 1] and v.status == PAUSED
 
 
 def test_a_failing_step0_measurement_is_a_message(make):
     t = make(TINY.replace(seed=99), run_fn=fake_runs.broken_at_start)
     t.reset()
-    v = t.wait_for(lambda v: not v.busy)
+    v = t.wait_until(lambda v: not v.busy)
     assert v.status == ERROR and "no data (simulated)" in v.message
 
 

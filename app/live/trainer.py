@@ -251,6 +251,16 @@ class Trainer:
             v = self.view()
         return v
 
+    def wait_until(self, pred: Callable[[TrainerView], bool],
+                   timeout: float = 30.0) -> TrainerView:
+        """:meth:`wait_for` for callers that need ``pred`` (tests): the view where it holds,
+        or TimeoutError naming the state reached instead."""
+        v = self.wait_for(pred, timeout)
+        if not pred(v):
+            raise TimeoutError(f"not reached within {timeout:g} s: status {v.status_text!r}, "
+                               f"step {v.step}, busy {v.busy}, message {v.message!r}")
+        return v
+
     # ---- the executor's messages (pool receiver thread) -------------------------------------
 
     def _command(self, change: dict[str, Any]) -> None:
