@@ -54,9 +54,10 @@ BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/gradlab bench $(BENCH_ARGS)
 
-# The load test (tools/load.py): 30 Chromium sessions for 5 minutes by default. Other runs:
-# LOAD_ARGS="--burst 200 --procs 2", LOAD_ARGS="--soak 1800" (one session streaming for
-# 30 minutes); `$(BIN)/python -m tools.load --help` lists the flags.
+# The load test (tools/load.py): a class by default: 30 websocket sessions and 1 Chromium tab
+# open within 10 s, press Play at random within 10 s and train for 60 s, on gradlab-serve
+# with 2 web workers. Other runs: LOAD_ARGS="--sessions 60", LOAD_ARGS="--burst 200",
+# LOAD_ARGS="--soak 1800"; `$(BIN)/python -m tools.load --help` lists the flags.
 LOAD_ARGS ?=
 load: $(STAMP)
 	$(BIN)/python -m tools.load $(LOAD_ARGS)

@@ -201,12 +201,14 @@ def test_makefile_targets() -> None:
 
 
 def test_make_load_defaults_are_the_documented_ones() -> None:
-    """The Makefile says `make load` is 30 Chromium sessions for 5 minutes: so it is."""
+    """The Makefile says `make load` is a class: 30 websocket sessions and one Chromium tab,
+    Play within 10 s, 60 s of training, 2 web workers: so it is."""
     from tools.load import parse_args
 
     a = parse_args([])
-    assert (a.sessions, a.minutes, a.client, a.burst, a.soak) == (30, 5.0, "browser", 0, 0.0)
-    assert "30 Chromium sessions for 5 minutes by default" in MAKEFILE.read_text()
+    assert (a.sessions, a.tabs, a.client, a.ramp, a.hold, a.procs, a.burst, a.soak) == (
+        30, 1, "ws", 10.0, 60.0, 2, 0, 0.0)
+    assert "30 websocket sessions and 1 Chromium tab" in MAKEFILE.read_text()
 
 
 def test_assets_not_gitignored() -> None:

@@ -1,11 +1,14 @@
-"""The load test's two clients of a page: a real Chromium page (Playwright) and the
-websocket protocol client. Each session opens the page, presses Play, and keeps training
-until its deadline (Play again when a run ends), timing Play -> first step and queue waits."""
+"""The load test's two clients of a page: the websocket protocol client (tools/protocol.py)
+and a real Chromium tab (Playwright). Each session opens the playground at its planned
+moment, presses the real Play button (key ``pg_play``) at its planned moment, reads the
+"Step" metric ("1,234 / 2,000"), presses Play again whenever a run ends, and stays until
+the class closes its tabs; all sessions of a class close at the same moment."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import re
 import time
 from dataclasses import dataclass, field
@@ -15,25 +18,43 @@ from tools.browser import CHROMIUM, CHROMIUM_ARGS, chromium_missing
 from tools.protocol import ProtocolSession, open_until_play
 
 PLAY_KEY = "pg_play"  # app/views/playground.py: st.button("Play", key="pg_play")
-WAITING_TEXT = "waiting for a slot"
 STEP_RE = re.compile(r"([\d,]+)\s*/\s*([\d,]+)")
-ORDINAL_RE = re.compile(r"(\d+)(?:st|nd|rd|th) in line")
 
 
-# ---- per-session results -----------------------------------------------------------------------
+# ---- per-session plan and results ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """When one session opens its page, presses Play (or as soon as it can after that), and
+    when the class closes its tabs (later if this session's own hold ends later)."""
+
+    open_at: float
+    play_at: float
+    close_at: float
 
 
 @dataclass
 class SessionResult:
-    """What one load session saw: per-Play times, queue waits, errors."""
+    """What one session saw."""
 
     index: int
-    play_to_first_step: list[float] = field(default_factory=list)   # seconds, per Play
-    queue_waits: list[float] = field(default_factory=list)          # seconds seen waiting
-    max_position: int = 0
+    client: str = "ws"                       # "ws" or "chromium"
+    ready_s: float | None = None             # open -> Play can be pressed
+    play_delay_s: float | None = None        # planned Play moment -> actual press (page late)
+    first_step_s: list[float] = field(default_factory=list)   # Play -> first step, per Play
+    chart_s: float | None = None             # Chromium: first Play -> first bars redraw
+    steps: int | None = None                 # steps trained from the first Play to Play + hold
     plays: int = 0
-    ready_s: float | None = None                                    # open -> Play visible
+    fragment_reruns: int = 0                 # auto-reruns this client sent (ws)
+    local_port: int | None = None            # the websocket's client-side port (ws)
+    worker_pid: int | None = None            # the web worker that served it (if found)
     errors: list[str] = field(default_factory=list)
+
+    @property
+    def play_to_first_step(self) -> float | None:
+        """The class moment's figure: the first Play's time to its first step."""
+        return self.first_step_s[0] if self.first_step_s else None
 
 
 _VERBOSE = {"on": False}
@@ -56,73 +77,142 @@ def step_of(text: str) -> int | None:
     return int(m.group(1).replace(",", "")) if m else None
 
 
-def _position_of(text: str) -> int:
-    m = ORDINAL_RE.search(text or "")
-    return int(m.group(1)) if m else (1 if WAITING_TEXT in (text or "") else 0)
-
-
-class PlayTracker:
-    """Turns the (step, status) readings after one Play into a time-to-first-step and a
-    queue wait; shared by both clients."""
-
-    def __init__(self, result: SessionResult) -> None:
-        self.r = result
-        self.t_play: float | None = None
-        self.wait_started: float | None = None
-        self.armed = False        # the page has shown this Play's new run (not a stale step)
-
-    def pressed(self) -> None:
-        self.t_play = time.monotonic()
-        self.wait_started = None
-        self.armed = False
-        self.r.plays += 1
-
-    def observe(self, step: int | None, status: str) -> bool:
-        """Track queue waits (also after a time slice ends); True once the first training
-        step after the last Play is on screen."""
-        now = time.monotonic()
-        if WAITING_TEXT in status:
-            self.r.max_position = max(self.r.max_position, _position_of(status))
-            if self.wait_started is None:
-                self.wait_started = now
-        elif self.wait_started is not None:
-            self.r.queue_waits.append(now - self.wait_started)
-            self.wait_started = None
-        # Right after Play the page may still show the previous run ("finished (2,000
-        # steps)", or paused at step 500): count a first step only once the new run is on
-        # screen (waiting, running, or back at step 0).
-        s = status.lower()
-        if self.t_play is not None and not self.armed and (
-                WAITING_TEXT in s or s.startswith("running") or step == 0):
-            self.armed = True
-        if (self.t_play is not None and self.armed and step is not None and step >= 1
-                and WAITING_TEXT not in status):
-            self.r.play_to_first_step.append(now - self.t_play)
-            self.t_play = None
-            return True
-        return False
-
-    def timed_out(self, limit: float) -> bool:
-        return self.t_play is not None and time.monotonic() - self.t_play > limit
-
-
-def _keep_going(until: float, tracker: PlayTracker, hard_until: float) -> bool:
-    """Until the deadline; past it only to press Play once / see that Play's first step
-    (bounded by ``hard_until``), so a slow start is measured, never silently skipped."""
-    now = time.monotonic()
-    if now >= hard_until:
-        return False
-    return now < until or tracker.r.plays == 0 or tracker.t_play is not None
-
-
 def run_over(status: str) -> bool:
     """The status says the run ended (finished, diverged or stopped by an error)."""
     s = status.lower()
     return s.startswith("finished") or s.startswith("diverged") or "stopped by an error" in s
 
 
-# ---- client 1: a real browser page (Playwright, Debian Chromium) -------------------------------
+class StepCounter:
+    """Turns the page's (step, status) readings into Play -> first step times and the steps
+    trained since the first Play, over every run. Play is pressed only on a fresh page or
+    an ended run, so each Play starts a run at step 0."""
 
+    def __init__(self) -> None:
+        self.t_play: float | None = None      # the last Play, until its first step is seen
+        self.first_play: float | None = None
+        self.first_step_s: list[float] = []
+        self.plays = 0
+        self._banked = 0                      # steps of the runs that ended
+        self._current = 0                     # step of the run on screen
+        self._armed = False                   # the page shows the last Play's run
+
+    @property
+    def total(self) -> int:
+        """Steps trained since the first Play."""
+        return self._banked + self._current
+
+    def pressed(self, now: float) -> None:
+        """Play was pressed at ``now``: the run on screen (if any) is over."""
+        self._banked += self._current
+        self._current, self._armed, self.t_play = 0, False, now
+        self.plays += 1
+        if self.first_play is None:
+            self.first_play = now
+
+    def observe(self, step: int | None, status: str, now: float) -> None:
+        """One reading of the page. Right after Play the page may still show the previous
+        run ("finished (2,000 steps)"): its steps count once the new run is on screen."""
+        if self.first_play is None or step is None:
+            return
+        if not self._armed:
+            if not (status.lower().startswith("running") or step == 0):
+                return
+            self._armed = True
+        self._current = max(self._current, step)
+        if self.t_play is not None and step >= 1:
+            self.first_step_s.append(now - self.t_play)
+            self.t_play = None
+
+
+async def sleep_until(t: float) -> None:
+    await asyncio.sleep(max(0.0, t - time.monotonic()))
+
+
+# ---- client 1: the websocket protocol client ----------------------------------------------------
+
+
+async def ws_session(i: int, port: int, plan: Plan, args: argparse.Namespace,
+                     result: SessionResult) -> ProtocolSession | None:
+    """One protocol session of the class; returns it open (the caller closes the class)."""
+    await sleep_until(plan.open_at)
+    s = ProtocolSession(port, args.query)
+    counter = StepCounter()
+    try:
+        t_open = time.monotonic()
+        error = await open_until_play(s, t_open, args.play_timeout)
+        result.local_port = s.local_port
+        if error:
+            result.errors.append(error)
+            return s
+        result.ready_s = time.monotonic() - t_open
+        await s.pump(plan.play_at)                      # the page sits open until then
+        await _press_ws(s, counter, result, plan)
+        hold_end = (counter.first_play or 0.0) + args.hold
+        end = max(plan.close_at, hold_end)
+        while time.monotonic() < end:
+            # message by message until the first step is seen (its time to the ms)
+            await s.pump(min(end, time.monotonic() + 0.1), one=counter.t_play is not None)
+            now = time.monotonic()
+            status = s.metrics.get("Status", "")
+            counter.observe(step_of(s.metrics.get("Step", "")), status, now)
+            if result.steps is None and now >= hold_end:
+                result.steps = counter.total
+            if s.closed_reason or s.exceptions:
+                result.errors.append(f"connection closed: {s.closed_reason}" if s.closed_reason
+                                     else "exception element sent")
+                break
+            if counter.t_play is not None:
+                if now - counter.t_play > args.play_timeout:
+                    result.errors.append(f"no first step {args.play_timeout:.0f} s after Play")
+                    break
+            elif run_over(status) and not s.buttons["Play"][1]:
+                if "stopped by an error" in status:
+                    result.errors.append(f"run error: {status}")
+                await _press_ws(s, counter, result, plan)
+    except Exception as e:  # noqa: BLE001 - one broken session is a reported error
+        first_line = str(e).splitlines()[0][:160] if str(e) else ""
+        result.errors.append(f"{type(e).__name__}: {first_line}")
+    _finish(result, counter, _seen(s))
+    result.fragment_reruns = s.fragment_reruns_sent
+    log(f"session {i} (ws): done, {result.plays} plays, {result.steps} steps, {result.errors}")
+    return s
+
+
+def _seen(s: ProtocolSession) -> str:
+    """What the page last showed, for an error message."""
+    play = s.buttons.get("Play")
+    return (f"page shows {s.metrics.get('Status', '?')!r}, {s.metrics.get('Step', '?')!r}; Play "
+            f"{'disabled' if play and play[1] else 'enabled'}; "
+            f"{s.finished_runs - s.runs_at_trigger} script runs finished since Play; "
+            f"fragment timer {'on' if len(s.timers) else 'off'}")
+
+
+async def _press_ws(s: ProtocolSession, counter: StepCounter, result: SessionResult,
+                    plan: Plan) -> None:
+    await s.rerun(trigger_id=s.buttons["Play"][0])
+    counter.pressed(time.monotonic())
+    if result.play_delay_s is None:
+        result.play_delay_s = max(0.0, time.monotonic() - plan.play_at)
+    log(f"session {result.index}: Play")
+
+
+def _finish(result: SessionResult, counter: StepCounter, seen: str = "") -> None:
+    result.first_step_s = counter.first_step_s
+    result.plays = counter.plays
+    if result.steps is None and counter.first_play is not None:
+        result.steps = counter.total     # the session ended before its hold did
+    if not result.errors:
+        if counter.plays == 0:
+            result.errors.append("Play was never pressed")
+        elif not counter.first_step_s:
+            result.errors.append("no first step after Play" + (f" ({seen})" if seen else ""))
+
+
+# ---- client 2: a real Chromium tab (Playwright, Debian's Chromium) ------------------------------
+
+#: The metrics, exceptions, connection state, and how often the gradient bars were redrawn
+#: (app/stream_chart counts its Plotly.react calls in ``__glUpdates``; -1: not drawn yet).
 READ_PAGE_JS = """() => {
   const metrics = {};
   for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
@@ -130,181 +220,108 @@ READ_PAGE_JS = """() => {
     const value = m.querySelector('[data-testid="stMetricValue"]');
     if (label && value) metrics[label.innerText.trim()] = value.innerText.trim();
   }
+  let bars = -1;
+  for (const gd of document.querySelectorAll('.gl-stream-chart')) {
+    if (gd.layout && gd.layout.uirevision === 'gradient_bars') bars = gd.__glUpdates || 0;
+  }
+  const conn = document.querySelector('[data-testid="stConnectionStatus"]');
   return {
-    metrics,
+    metrics, bars,
     exceptions: document.querySelectorAll('[data-testid="stException"]').length,
-    disconnected: !!document.querySelector('[data-testid="stConnectionStatus"]') &&
-                  /connect/i.test(document.querySelector('[data-testid="stConnectionStatus"]').innerText),
-    charts: document.querySelectorAll('.js-plotly-plot').length,
+    disconnected: !!conn && /connect/i.test(conn.innerText),
   };
 }"""
 
 
-async def browser_session(i: int, browser: Any, url: str, until: float, args: argparse.Namespace,
-                          result: SessionResult, closing: asyncio.Event) -> Any:
-    """Open a page, press Play, keep training until ``until``. Returns the context (the
-    caller closes all contexts at the same moment: "the class closes its tabs")."""
+async def chromium_session(i: int, browser: Any, url: str, plan: Plan, args: argparse.Namespace,
+                           result: SessionResult) -> Any:
+    """One Chromium tab of the class: open, wait for the step-0 picture, press Play at the
+    planned moment; Play -> first step and Play -> first redraw of the gradient bars.
+    Returns its browser context (the caller closes the class together)."""
+    await sleep_until(plan.open_at)
     ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     page = await ctx.new_page()
     page.on("pageerror", lambda e: result.errors.append(f"page error: {str(e)[:120]}"))
-    tracker = PlayTracker(result)
-    hard_until = until + args.play_timeout
-    t_open = time.monotonic()
+    counter = StepCounter()
     try:
-        await page.goto(url, wait_until="domcontentloaded", timeout=90_000)
-        # the key-derived class first (Streamlit may briefly keep a stale copy: .first)
-        play = page.locator(f".st-key-{PLAY_KEY} button").first
-        try:
-            await play.wait_for(state="visible", timeout=90_000)
-        except Exception:  # noqa: BLE001 - fall back to the button's text
-            play = page.get_by_role("button", name="Play", exact=True).first
-            await play.wait_for(state="visible", timeout=30_000)
+        t_open = time.monotonic()
+        timeout_ms = int(args.play_timeout * 1000)
+        await page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
+        play = page.locator(f".st-key-{PLAY_KEY} button").first   # (stale copy mid-rerun)
+        await play.wait_for(state="visible", timeout=timeout_ms)
+        await page.wait_for_function("b => !b.disabled", arg=await play.element_handle(),
+                                     timeout=timeout_ms)
+        # the step-0 picture drawn: a redraw of the bars after the click is the run's
+        await page.wait_for_function(f"() => ({READ_PAGE_JS})().bars >= 1", timeout=timeout_ms)
         result.ready_s = time.monotonic() - t_open
-        while _keep_going(until, tracker, hard_until) and not closing.is_set():
-            # Play is disabled while a run is active; wait until it can be pressed
-            if not await play.is_enabled():
-                await asyncio.sleep(0.5)
-                continue
-            await play.click(timeout=30_000)
-            tracker.pressed()
-            log(f"session {i}: Play")
-            while _keep_going(until, tracker, hard_until) and not closing.is_set():
-                state = await page.evaluate(READ_PAGE_JS)
-                status = state["metrics"].get("Status", "")
-                if state["exceptions"]:
-                    result.errors.append(f"exception element on the page ({status})")
-                    return ctx
-                if state["disconnected"]:
-                    result.errors.append("connection lost")
-                    return ctx
-                if "stopped by an error" in status:
-                    result.errors.append(f"run error: {status}")
-                if tracker.observe(step_of(state["metrics"].get("Step", "")), status) \
-                        and args.first_only:
-                    await asyncio.sleep(3)
-                    return ctx
-                if tracker.t_play is not None:
-                    if tracker.timed_out(args.play_timeout):
-                        result.errors.append(f"no first step {args.play_timeout:.0f} s after Play")
-                        return ctx
-                elif run_over(status):
-                    break  # press Play again
-                await asyncio.sleep(0.25)
+        await sleep_until(plan.play_at)
+        before = (await page.evaluate(READ_PAGE_JS))["bars"]
+        await play.click(timeout=timeout_ms)
+        counter.pressed(time.monotonic())
+        result.play_delay_s = max(0.0, time.monotonic() - plan.play_at)
+        log(f"session {i} (chromium): Play")
+        hold_end = (counter.first_play or 0.0) + args.hold
+        end = max(plan.close_at, hold_end)
+        while time.monotonic() < end:
+            state = await page.evaluate(READ_PAGE_JS)
+            now = time.monotonic()
+            status = state["metrics"].get("Status", "")
+            counter.observe(step_of(state["metrics"].get("Step", "")), status, now)
+            if result.chart_s is None and state["bars"] > before:
+                result.chart_s = now - (counter.first_play or now)
+            if result.steps is None and now >= hold_end:
+                result.steps = counter.total
+            if state["exceptions"] or state["disconnected"]:
+                result.errors.append("exception element on the page" if state["exceptions"]
+                                     else "connection lost")
+                break
+            if counter.t_play is not None:
+                if now - counter.t_play > args.play_timeout:
+                    result.errors.append(f"no first step {args.play_timeout:.0f} s after Play")
+                    break
+            elif run_over(status) and await play.is_enabled():
+                await play.click(timeout=timeout_ms)
+                counter.pressed(time.monotonic())
+            # fine-grained until the first step and chart change are seen, then relaxed
+            await asyncio.sleep(0.05 if result.chart_s is None or counter.t_play else 0.5)
     except Exception as e:  # noqa: BLE001 - one broken session is a reported error
         result.errors.append(f"{type(e).__name__}: {str(e).splitlines()[0][:160]}")
-    _check_played(result, tracker)
-    log(f"session {i}: done, {result.plays} plays, errors {result.errors}")
+    _finish(result, counter)
+    log(f"session {i} (chromium): done, {result.steps} steps, errors {result.errors}")
     return ctx
 
 
-def _check_played(result: SessionResult, tracker: PlayTracker) -> None:
-    if not result.errors:
-        if result.plays == 0:
-            result.errors.append("Play was never pressed (never enabled / page never ready)")
-        elif tracker.t_play is not None and not result.play_to_first_step:
-            result.errors.append("no first step after Play")
+# ---- the class -----------------------------------------------------------------------------------
 
 
-async def run_browser_sessions(n: int, url: str, minutes: float, args: argparse.Namespace,
-                               results: list[SessionResult]) -> None:
-    """``n`` Chromium pages opening over ``--ramp`` seconds; all closed at the same moment."""
-    from playwright.async_api import async_playwright
+async def run_class(port: int, url: str, plans: list[Plan], kinds: list[str],
+                    args: argparse.Namespace, results: list[SessionResult],
+                    ended: asyncio.Event | None = None) -> None:
+    """Run one session per plan (``kinds[i]``: "ws" or "chromium"), each writing into
+    ``results[i]``; every tab closes at the same moment, once all are done (``ended`` is
+    set just before)."""
+    async with contextlib.AsyncExitStack() as stack:
+        browser = None
+        if "chromium" in kinds:
+            from playwright.async_api import async_playwright
 
-    missing = chromium_missing()
-    if missing:
-        raise SystemExit(f"{missing} (or use --client ws)")
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=CHROMIUM_ARGS)
-        try:
-            closing = asyncio.Event()
-            until = time.monotonic() + args.ramp + minutes * 60
-            tasks = []
-            for i in range(n):
-                results.append(SessionResult(i))
-                tasks.append(asyncio.create_task(
-                    browser_session(i, browser, url, until, args, results[-1], closing)))
-                if n > 1:
-                    await asyncio.sleep(args.ramp / n)
-            done = await asyncio.wait_for(asyncio.gather(*tasks), timeout=until - time.monotonic()
-                                          + args.play_timeout + 120)
-            closing.set()
-            await asyncio.gather(*(c.close() for c in done if c is not None),
-                                 return_exceptions=True)
-        finally:
-            await browser.close()
-
-
-# ---- client 2: Streamlit's websocket protocol ---------------------------------------------------
-
-
-async def ws_session(i: int, port: int, until: float, args: argparse.Namespace,
-                     result: SessionResult) -> ProtocolSession:
-    """The protocol client's version of :func:`browser_session`."""
-    s = ProtocolSession(port, args.query)
-    tracker = PlayTracker(result)
-    hard_until = until + args.play_timeout
-    t_open = time.monotonic()
-    try:
-        error = await open_until_play(s, t_open)
-        if error:
-            result.errors.append(error)
-            return s
-        result.ready_s = time.monotonic() - t_open
-        while _keep_going(until, tracker, hard_until):
-            play_id, disabled = s.buttons["Play"]
-            if disabled or s.running:
-                await s.pump(time.monotonic() + 0.25)
+            missing = chromium_missing()
+            if missing:
+                raise SystemExit(f"{missing} (or run without Chromium tabs: --tabs 0)")
+            pw = await stack.enter_async_context(async_playwright())
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                               args=CHROMIUM_ARGS)
+            stack.push_async_callback(browser.close)
+        tasks = []
+        for i, (plan, kind) in enumerate(zip(plans, kinds, strict=True)):
+            if kind == "chromium":
+                tasks.append(chromium_session(i, browser, url, plan, args, results[i]))
             else:
-                await s.rerun(trigger_id=play_id)
-                tracker.pressed()
-                log(f"session {i}: Play")
-                while _keep_going(until, tracker, hard_until):
-                    await s.pump(time.monotonic() + 0.2)
-                    status = s.metrics.get("Status", "")
-                    if s.closed_reason:
-                        result.errors.append(f"connection closed: {s.closed_reason}")
-                        return s
-                    if s.exceptions:
-                        result.errors.append("exception element sent")
-                        return s
-                    if tracker.observe(step_of(s.metrics.get("Step", "")), status) \
-                            and args.first_only:
-                        await s.pump(time.monotonic() + 3)
-                        return s
-                    if tracker.t_play is not None:
-                        if tracker.timed_out(args.play_timeout):
-                            result.errors.append(
-                                f"no first step {args.play_timeout:.0f} s after Play")
-                            return s
-                    elif run_over(status):
-                        if "stopped by an error" in status:
-                            result.errors.append(f"run error: {status}")
-                        # let the page's rerun land (buttons re-enabled) before pressing again
-                        await s.pump(time.monotonic() + 1.0)
-                        break
-            if s.closed_reason:
-                result.errors.append(f"connection closed: {s.closed_reason}")
-                return s
-    except Exception as e:  # noqa: BLE001
-        first_line = str(e).splitlines()[0][:160] if str(e) else ""
-        result.errors.append(f"{type(e).__name__}: {first_line}")
-    _check_played(result, tracker)
-    log(f"session {i}: done, {result.plays} plays, errors {result.errors}")
-    return s
-
-
-async def run_ws_sessions(n: int, port: int, minutes: float, args: argparse.Namespace,
-                          results: list[SessionResult]) -> None:
-    """``n`` protocol sessions opening over ``--ramp`` seconds; all closed together."""
-    until = time.monotonic() + args.ramp + minutes * 60
-    tasks = []
-    for i in range(n):
-        results.append(SessionResult(i))
-        tasks.append(asyncio.create_task(ws_session(i, port, until, args, results[-1])))
-        if n > 1:
-            await asyncio.sleep(args.ramp / n)
-    sessions = await asyncio.wait_for(asyncio.gather(*tasks),
-                                      timeout=until - time.monotonic() + args.play_timeout + 120)
-    await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
-
+                tasks.append(ws_session(i, port, plan, args, results[i]))
+        limit = max(p.close_at for p in plans) - time.monotonic() + 2 * args.play_timeout + 120
+        opened = await asyncio.wait_for(asyncio.gather(*tasks), timeout=limit)
+        if ended is not None:
+            ended.set()
+            await asyncio.sleep(0.1)        # its watchers take their last look
+        await asyncio.gather(*(o.close() for o in opened if o is not None),
+                             return_exceptions=True)

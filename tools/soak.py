@@ -10,7 +10,7 @@ import os
 import time
 from typing import Any
 
-from tools.clients import PlayTracker, SessionResult, run_over, step_of
+from tools.clients import SessionResult, StepCounter, run_over, step_of
 from tools.protocol import ProtocolSession, open_until_play
 from tools.server import Sampler, Server
 
@@ -35,19 +35,19 @@ async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespac
                        result: SessionResult, steps_seen: list[tuple[float, int]],
                        t_start: float) -> None:
     """Press Play and stream until ``until``; Play again when a run ends."""
-    tracker = PlayTracker(result)
-    error = await open_until_play(s, t_start)
+    counter = StepCounter()
+    error = await open_until_play(s, t_start, args.play_timeout)
     if error:
         result.errors.append(error)
         return
     next_note = 0.0
     while time.monotonic() < until and not s.closed_reason:
         play_id, disabled = s.buttons["Play"]
-        if disabled or s.running:
+        if disabled:
             await s.pump(time.monotonic() + 0.25)
             continue
         await s.rerun(trigger_id=play_id)
-        tracker.pressed()
+        counter.pressed(time.monotonic())
         while time.monotonic() < until and not s.closed_reason:
             await s.pump(time.monotonic() + 0.25)
             status = s.metrics.get("Status", "")
@@ -55,23 +55,25 @@ async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespac
             if s.exceptions:
                 result.errors.append("exception element sent")
                 s.exceptions = 0
-            tracker.observe(step, status)
+            counter.observe(step, status, time.monotonic())
             now = time.monotonic() - t_start
             if step is not None and now >= next_note:
                 steps_seen.append((round(now, 1), step))
                 next_note = now + args.soak_period
-            if tracker.timed_out(args.play_timeout):
+            if counter.t_play is not None and \
+                    time.monotonic() - counter.t_play > args.play_timeout:
                 result.errors.append(f"no first step {args.play_timeout:.0f} s after Play")
-                tracker.t_play = None
-            if tracker.t_play is None and run_over(status):
+                counter.t_play = None
+            if counter.t_play is None and run_over(status):
                 if "stopped by an error" in status:
                     result.errors.append(f"run error: {status}")
                 await s.pump(time.monotonic() + 1.0)   # the buttons' rerun lands
                 break
-            if tracker.t_play is None and status.startswith("paused"):
+            if counter.t_play is None and status.startswith("paused"):
                 result.errors.append(f"the run paused by itself: {status}")
                 await s.pump(time.monotonic() + 1.0)
                 break
+    result.first_step_s, result.plays = counter.first_step_s, counter.plays
     if s.closed_reason:
         result.errors.append(f"connection closed: {s.closed_reason}")
 
@@ -101,7 +103,7 @@ async def soak_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]:
         stop.set()
         await sampling
         await s.close()
-    rows = [(t, rss, thr) for t, ph, rss, thr in sampler.samples if ph == "soak" and rss]
+    rows = [(r["t"], r["rss"], r["threads"]) for r in sampler.of("soak") if r["rss"]]
     t0 = rows[0][0] if rows else 0.0
     warm = [(t - t0, r) for t, r, _ in rows if t - t0 >= args.soak_warmup]
     tail = [(t, r) for t, r in warm if t >= args.soak / 3]
@@ -116,24 +118,24 @@ async def soak_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]:
                          "threads": rows[-1][2]})
     base = warm[0][1] if warm else None
     end = warm[-1][1] if warm else None
-    after = sampler.stats("after")
+
     growth = None if not (base and end) else round(100 * (end - base) / base, 1)
     slope = trend_mb_per_min(tail)
     return {
         "mode": "soak", "seconds": args.soak, "query": args.query or SOAK_QUERY,
         "errors": result.errors, "error_count": len(result.errors), "plays": result.plays,
-        "play_to_first_step_s": result.play_to_first_step,
+        "play_to_first_step_s": result.first_step_s,
         "steps": steps_seen[-1][1] if steps_seen else None, "redraws": redraws,
-        "rss_mb": {"idle": sampler.stats("idle")["rss_mb_last"], "after_warmup": base,
+        "rss_mb": {"idle": sampler.last("idle"), "after_warmup": base,
                    "peak": max((r for _, r in warm), default=None), "end": end,
-                   "after_close": after["rss_mb_last"]},
+                   "after_close": sampler.last("after")},
         "rss_growth_after_warmup_pct": growth,
         "rss_trend_last_two_thirds_mb_per_min": None if slope is None else round(slope, 3),
-        "threads": {"soak_max": sampler.stats("soak")["threads_max"],
-                    "after_close": after["threads_last"]},
+        "threads": {"soak_max": sampler.peak(["soak"], "threads"),
+                    "after_close": sampler.last("after", "threads")},
         "timeline": timeline, "step_samples": steps_seen,
         "server_log_tracebacks": server.count_in_log("Traceback"),
         "load_average": os.getloadavg(),
-        "samples": [list(x) for x in sampler.samples],
+        "samples": sampler.samples,
     }
 
