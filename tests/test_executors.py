@@ -20,6 +20,8 @@ from app.live.pool import Pool, get_pool
 from app.live.trainer import Trainer
 from app.live.view import ERROR, FINISHED, PAUSED, RUNNING
 from core.config import RunConfig
+from tests.async_helpers import run_coroutine
+from tests.test_serve import _state
 from tools.protocol import ProtocolSession, open_until_play
 from tools.server import Server, cmdline, cpu_s
 
@@ -128,13 +130,6 @@ def _ppid(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return -1
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return "gone"
 
 
 def _listening(pid: int) -> bool:
@@ -258,7 +253,7 @@ def test_the_supervisors_executors_train_for_both_workers_and_come_back() -> Non
         assert len(server.pids("web")) == 2
         maps = Path(f"/proc/{server.pid}/maps").read_text()
         assert "torch" not in maps, "the supervisor loaded torch"
-        asyncio.run(_hosted_lifecycle(server))
+        run_coroutine(_hosted_lifecycle(server))
         for pid in server.pids("web"):     # they served training pages, and trained nothing
             assert "torch" not in Path(f"/proc/{pid}/maps").read_text(), "a web worker loaded torch"
         log = server.log_text()

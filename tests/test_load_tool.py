@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from tests.async_helpers import run_coroutine
 from tools.clients import StepCounter, run_over, step_of
 from tools.load_runs import class_plans, jain, pct, summary
 from tools.protocol import FragmentTimers
@@ -127,7 +128,7 @@ def test_the_timer_fires_while_a_script_runs() -> None:
         await s.pump(_t.monotonic() + 0.18)
         assert s.fragment_reruns_sent >= 2
 
-    asyncio.run(go())
+    run_coroutine(go())
     msg = BackMsg.FromString(sent[0])
     assert msg.rerun_script.fragment_id == "frag" and msg.rerun_script.is_auto_rerun
 

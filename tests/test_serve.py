@@ -11,7 +11,6 @@ back): tests/test_executors.py."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -27,6 +26,7 @@ import pytest
 
 from app import env
 from app.hosting import serve
+from tests.async_helpers import run_coroutine
 from tests.test_hardening import _ws_handshake_status
 from tools.server import Server, free_port
 
@@ -365,7 +365,7 @@ def test_sigterm_to_the_supervisor_alone_leaves_no_process_behind() -> None:
                 await s.close()
             return t0
 
-        t0 = asyncio.run(train_then_terminate())
+        t0 = run_coroutine(train_then_terminate())
         server.proc.wait(timeout=30)
         while any(_alive(p) for p in tree) and time.monotonic() - t0 < 20:
             time.sleep(0.1)
