@@ -13,6 +13,7 @@ diverges is a result (exit 0, ``diverged_at`` set), never a traceback.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import subprocess
@@ -22,6 +23,12 @@ from pathlib import Path
 
 from core.config import ConfigError, from_dict
 from core.presets import preset, preset_descriptions
+
+#: Subcommands that live in their own modules. Each module defines
+#: ``register(sub: argparse._SubParsersAction) -> None``, which adds its parser (built with
+#: ``sub.add_parser``, so bad flags exit 2 with one line) and sets
+#: ``set_defaults(handler=fn)`` with ``fn(args: argparse.Namespace) -> int`` (the exit code).
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -49,6 +56,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true",
                    help="smaller sizes, fewer repetitions, no browser session")
     b.add_argument("--json", metavar="PATH", help="also write the bench document here")
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return p
 
 
@@ -116,6 +125,9 @@ def _bench(quick: bool, json_path: str | None) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is not None:
+        return int(handler(args))
     if args.cmd == "presets":
         for name, desc in preset_descriptions().items():
             print(f"{name:24s} {desc}")

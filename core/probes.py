@@ -150,9 +150,13 @@ def measure(
     n_el = A.shape[1] * A.shape[2]
     A2 = A.view(L, n_el)
     mean = A2.sum(1) / n_el
-    s2 = torch.linalg.vector_norm(A2, dim=1).square_()
+    # Two-pass std, ||A - mean|| / sqrt(n), its squares summed in float64: float32 squares of
+    # activations ~1e-23 underflow to 0 (any float32 value squared fits float64), and the
+    # one-pass E[a^2] - E[a]^2 loses every digit when std << |mean|.
+    centred = torch.sub(A2, mean.unsqueeze(1), out=_scratch(ws, "margin", A2.shape, A2))
     p.add("am", mean)
-    p.add("as", (s2 / n_el - mean * mean).clamp_min(0).sqrt())
+    p.add("as", torch.linalg.vector_norm(centred, dim=1, dtype=torch.float64)
+          .div_(math.sqrt(n_el)).to(mean.dtype))
     act_name = "tanh" if cfg.arch == "gru" else cfg.activation
     p.add("sat", saturated_count(act_name, A2, _scratch(ws, "margin", A2.shape, A2)) / n_el)
     sub = A[:, :HIST_ROWS].reshape(A.shape[0], -1)             # (L, m); A is scratch

@@ -230,3 +230,25 @@ def test_identity_and_fold_inits() -> None:
     init_layer(w, b, RunConfig(init="fold", init_gain=GAIN), g)
     assert torch.equal(w[N_OUT // 2:], w[:N_OUT // 2]) and not b.any()
     _check_law(w[:N_OUT // 2].double().numpy(), "uniform", GAIN * U_IN, rel=0.02)
+
+
+@pytest.mark.parametrize("sigma_w", [0.3, 1.0])
+def test_activation_std_is_right_at_any_scale(sigma_w: float) -> None:
+    """Depth 50 at sigma_w = 0.3 leaves activations ~1e-27: their float32 squares underflow,
+    and the std once read exactly 0. The engine's per-layer std must match a float64 NumPy
+    forward pass through its own initial weights to 1e-3 relative (float32 engine, 50
+    layers), tiny or not."""
+    cfg = RunConfig(depth=50, width=32, activation="tanh", init="gaussian", sigma_w=sigma_w,
+                    n_train=64, n_test=0, batch_size=0, steps=0, seed=3)
+    ds = data_mod.load(cfg, "cpu")
+    model = build(cfg, ds.n_in, ds.n_out, torch.Generator().manual_seed(cfg.seed))
+    h = ds.x_train.double().numpy()
+    want = []
+    for lin in model.hidden:
+        h = np.tanh(h @ lin.weight.detach().double().numpy().T + lin.bias.detach().double().numpy())
+        want.append(h.std())
+    got = [la.activation_std for la in next(iter(run(cfg))).layers[:-1]]
+    if sigma_w == 0.3:
+        assert want[-1] < 1e-15            # the case really is tiny
+    assert got[-1] > 0, "the deepest layer's std underflowed to 0"
+    np.testing.assert_allclose(got, want, rtol=1e-3)

@@ -78,12 +78,26 @@ TARGETS: dict[str, tuple[str, float]] = {
     "chart_mounts_per_panel": ("<=", 1.0),
     "click_to_chart_s": ("<=", 0.5),
 }
+#: Sections in their own modules (tools/bench_<topic>.py). Each defines ``KEYS`` (its numeric
+#: keys, in table order), ``TARGETS`` (key -> (comparison, value), goals like the ones above)
+#: and ``measure(sizes: Sizes) -> dict`` returning a value (or None) for every key in KEYS,
+#: plus optional ``"details"`` (kept under details.<module>) and ``"notes"`` (key -> why).
+SECTION_MODULES: tuple[str, ...] = ()
 NUMERIC_KEYS = (
     "instrumented_over_plain", "instrumented_over_plain_every10",
     "instrumented_over_plain_all_stats", "deep_steps_per_s", "deep_over_plain",
     "per_layer_time_ratio_1000_vs_10", "jacobian_over_step",
     "stream_over_headless", "chart_mounts_per_panel", "snapshot_bytes", "click_to_chart_s",
 )
+def _sections() -> list[Any]:
+    import importlib
+
+    return [importlib.import_module(m) for m in SECTION_MODULES]
+
+
+for _mod in _sections():
+    TARGETS.update(_mod.TARGETS)
+    NUMERIC_KEYS += tuple(k for k in _mod.KEYS if k not in NUMERIC_KEYS)
 BROWSER_KEYS = ("stream_over_headless", "chart_mounts_per_panel", "snapshot_bytes",
                 "click_to_chart_s")
 
@@ -240,6 +254,16 @@ def main(quick: bool = False, json_path: str | None = None) -> int:
     _attempt(rep, ("deep_steps_per_s", "deep_over_plain", "per_layer_time_ratio_1000_vs_10"),
              deep)
     _attempt(rep, ("jacobian_over_step",), jacobian)
+    for mod in _sections():
+        def section(mod: Any = mod) -> None:
+            r = mod.measure(sizes)
+            for k in mod.KEYS:
+                rep.values[k] = r.get(k)
+            rep.notes.update(r.get("notes") or {})
+            if "details" in r:
+                rep.details[mod.__name__.rsplit(".", 1)[-1]] = r["details"]
+
+        _attempt(rep, tuple(mod.KEYS), section)
     _attempt(rep, BROWSER_KEYS, browser)
     rep.details["bench_s"] = time.perf_counter() - t_start
 

@@ -121,6 +121,12 @@ def print_burst(r: dict[str, Any]) -> None:
           f"({fmt((r['server_cpu_s'] or 0) * 1000 / max(1, n), 'ms', 0)} per session), "
           f"this client {fmt(r['client_cpu_s'])}; load average "
           f"{', '.join(f'{x:.1f}' for x in r['load_average'])}")
+    c = r.get("cpu_s_during_burst", {})
+    print(f"  box during burst    busy {fmt(c.get('box'))} (other processes "
+          f"{fmt(c.get('rest of the box'))}, irq+softirq {fmt(c.get('box irq+softirq'))}, "
+          f"steal {fmt(c.get('box steal'))}) of "
+          f"{fmt((os.cpu_count() or 1) * r.get('burst_seconds', 0))} ({os.cpu_count()} cores x "
+          f"{fmt(r.get('burst_seconds'))}: the burst until all rendered, and closing)")
     ok = r["rendered"] == n and p95 is not None and p95 <= 3.0
     print(f"  verdict             {verdict(ok)}")
 

@@ -377,8 +377,14 @@ async def burst_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]
         results: list[BurstResult] = []
         sampler.phase = "burst"
         cpu0, own0 = server.cpu_s(), time.process_time()
+        watch, watching = CpuWatch(server), asyncio.Event()
+        watcher = asyncio.create_task(watch.run(watching, period=0.5))
+        t_burst = time.monotonic()
         await run_burst(args.burst, server.port, args, results, server, conns)
+        burst_s = time.monotonic() - t_burst
         cpu1, own1 = server.cpu_s(), time.process_time()
+        watching.set()
+        await watcher
         sampler.phase = "after"
         await asyncio.sleep(args.after)
     finally:
@@ -411,6 +417,7 @@ async def burst_mode(args: argparse.Namespace, server: Server) -> dict[str, Any]
         "sessions_per_worker": {str(k): v for k, v in Counter(conns.values()).items()},
         "server_cpu_s": None if cpu0 is None or cpu1 is None else round(cpu1 - cpu0, 2),
         "client_cpu_s": round(own1 - own0, 2),
+        "cpu_s_during_burst": watch.used(), "burst_seconds": round(burst_s, 2),
         "load_average": os.getloadavg(),
     }
 
