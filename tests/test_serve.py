@@ -322,6 +322,11 @@ def test_two_workers_warm_guarded_and_stopped_cleanly() -> None:
 
             assert gzip.decompress(r.read()) == (
                 Path(streamlit.__file__).parent / "static" / rel).read_bytes()
+        # one listening socket per worker (SO_REUSEPORT), so the kernel splits connections
+        # evenly: uvicorn's one shared socket gave 50 / 11 to two workers, the busy one
+        # taking more, and 12 of 61 sessions never saw a step
+        assert _listening_sockets(port) == 2
+        _assert_even_split(server, n=60, at_least=15)   # binomial(60, 1/2): P(< 15) ~ 5e-5
         # every connection, whichever worker takes it, applies the variable's allowed hosts
         for _ in range(6):
             for host, status in ((f"gradlab.test:{port}", 101),    # only in the variable
@@ -416,6 +421,39 @@ def _cmdline(pid: int) -> str:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def _listening_sockets(port: int) -> int:
+    """How many TCP sockets listen on ``port`` (/proc/net/tcp and tcp6, state 0A)."""
+    n = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            f = line.split()
+            if f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                n += 1
+    return n
+
+
+def _assert_even_split(server: Server, n: int, at_least: int) -> None:
+    """Open ``n`` TCP connections; every web worker must accept at least ``at_least``."""
+    import socket
+    from collections import Counter
+
+    socks = [socket.create_connection(("127.0.0.1", server.port), timeout=10)
+             for _ in range(n)]
+    try:
+        mine = {s.getsockname()[1] for s in socks}
+        deadline = time.monotonic() + 20
+        while True:
+            held = {p: pid for p, pid in server.connections().items() if p in mine}
+            if len(held) == n or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        per = Counter(held.values())
+        assert len(held) == n and len(per) == 2 and min(per.values()) >= at_least, per
+    finally:
+        for s in socks:
+            s.close()
 
 
 def _is_worker(pid: int) -> bool:

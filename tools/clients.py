@@ -49,6 +49,9 @@ class SessionResult:
     fragment_reruns: int = 0                 # auto-reruns this client sent (ws)
     local_port: int | None = None            # the websocket's client-side port (ws)
     worker_pid: int | None = None            # the web worker that served it (if found)
+    #: ws sessions whose first step took over 2 s: the wire's events from Play on, as
+    #: "+seconds event" (where the time went: no run, no timer, runs without a new Step)
+    trace: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -56,6 +59,9 @@ class SessionResult:
         """The class moment's figure: the first Play's time to its first step."""
         return self.first_step_s[0] if self.first_step_s else None
 
+
+#: A ws session whose first step takes longer keeps its wire trace in the report.
+SLOW_FIRST_STEP_S = 2.0
 
 _VERBOSE = {"on": False}
 
@@ -175,6 +181,10 @@ async def ws_session(i: int, port: int, plan: Plan, args: argparse.Namespace,
         result.errors.append(f"{type(e).__name__}: {first_line}")
     _finish(result, counter, _seen(s))
     result.fragment_reruns = s.fragment_reruns_sent
+    if s.trace and (result.play_to_first_step or 0.0) > SLOW_FIRST_STEP_S:
+        t0 = s.trace[0][0]
+        end = t0 + result.play_to_first_step + 1.0
+        result.trace = [f"+{t - t0:.2f} {e}" for t, e in s.trace if t <= end]
     log(f"session {i} (ws): done, {result.plays} plays, {result.steps} steps, {result.errors}")
     return s
 
@@ -190,6 +200,8 @@ def _seen(s: ProtocolSession) -> str:
 
 async def _press_ws(s: ProtocolSession, counter: StepCounter, result: SessionResult,
                     plan: Plan) -> None:
+    if s.trace is None:
+        s.start_trace()
     await s.rerun(trigger_id=s.buttons["Play"][0])
     counter.pressed(time.monotonic())
     if result.play_delay_s is None:

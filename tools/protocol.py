@@ -87,6 +87,18 @@ class ProtocolSession:
         self.first_delta_at: float | None = None
         self.first_finish_at: float | None = None
         self.closed_reason: str | None = None
+        #: (monotonic time, event) of what happened on the wire since :meth:`start_trace`
+        #: (None: not tracing): runs started / finished, timers, Step changes, reruns sent.
+        self.trace: list[tuple[float, str]] | None = None
+
+    def start_trace(self) -> None:
+        """Record the wire's events from now on (the load test keeps them for the sessions
+        whose first step came late, to tell where the time went)."""
+        self.trace = []
+
+    def _note(self, event: str, now: float | None = None) -> None:
+        if self.trace is not None and len(self.trace) < 400:
+            self.trace.append((time.monotonic() if now is None else now, event))
 
     async def connect(self, timeout: float) -> None:
         """Open the websocket (Streamlit's subprotocol, no size cap, no pings)."""
@@ -109,11 +121,13 @@ class ProtocolSession:
             cs.fragment_id = fragment_id
             cs.is_auto_rerun = True
             self.fragment_reruns_sent += 1
+            self._note("sent fragment rerun")
         if trigger_id:
             self.runs_at_trigger = self.finished_runs
             w = cs.widget_states.widgets.add()
             w.id = trigger_id
             w.trigger_value = True
+            self._note("sent button press")
         await self.ws.send(msg.SerializeToString())
 
     def handle(self, data: bytes, now: float | None = None) -> None:
@@ -134,11 +148,15 @@ class ProtocolSession:
                 if et == "button":
                     self.buttons[el.button.label] = (el.button.id, el.button.disabled)
                 elif et == "metric":
+                    if el.metric.label == "Step" and self.metrics.get("Step") != el.metric.body:
+                        self._note(f"Step {el.metric.body}", now)
                     self.metrics[el.metric.label] = el.metric.body
                 elif et == "exception":
                     self.exceptions += 1
         elif kind == "new_session":
             self.running = True
+            self._note("fragment run started" if fm.metadata.run.fragment_ids
+                       else "full run started", now)
             if fm.new_session.page_script_hash:
                 self.page_hash = fm.new_session.page_script_hash
             if not fm.metadata.run.fragment_ids:
@@ -147,10 +165,14 @@ class ProtocolSession:
             if fm.navigation.page_script_hash:
                 self.page_hash = fm.navigation.page_script_hash
         elif kind == "auto_rerun":
+            if fm.auto_rerun.fragment_id not in self.timers:
+                self._note(f"timer on ({fm.auto_rerun.interval:g} s)", now)
             self.timers.auto_rerun(fm.auto_rerun.fragment_id, fm.auto_rerun.interval, now)
         elif kind == "stop_auto_rerun":
+            self._note("timer off", now)
             self.timers.stop(list(fm.stop_auto_rerun.fragment_ids))
         elif kind == "script_finished":
+            self._note(f"run finished ({fm.script_finished})", now)
             self.running = False
             self.finished_runs += 1
             if self.first_finish_at is None and fm.script_finished == 0:  # FINISHED_SUCCESSFULLY

@@ -6,13 +6,15 @@
 This process is the supervisor. It first starts ``--executors`` training processes
 (default ``GRADLAB_EXECUTORS``, else the cores this process may use; :mod:`app.live.executor`),
 shared by every web worker, restarts one that dies, and stops them when the server stops.
-Then it runs :data:`app.hosting.asgi.app` under uvicorn's own multi-process mode (one
-listening socket, ``--workers`` processes, default ``WEB_CONCURRENCY``, else the cores; a
-dead worker replaced) with the websocket settings ``streamlit run`` would use, read from
-Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*`` variables): message size
-cap, compression, ping interval. Plain ``uvicorn app.hosting.asgi:app`` also works, but
-uvicorn's own defaults then apply (16 MB messages, per-message deflate on: CPU spent
-compressing every frame), and each worker starts executors of its own.
+Then it runs :data:`app.hosting.asgi.app` in ``--workers`` uvicorn processes (default
+``WEB_CONCURRENCY``, else the cores), each on its own ``SO_REUSEPORT`` socket of the one port
+so that the kernel splits connections evenly (:mod:`app.hosting.workers`: uvicorn's shared
+socket gave 50 / 11), a dead worker replaced, with the websocket settings ``streamlit run``
+would use, read from Streamlit's config (``.streamlit/config.toml``, ``STREAMLIT_*``
+variables): message size cap, compression, ping interval. Plain ``uvicorn
+app.hosting.asgi:app`` also works, but uvicorn's own defaults then apply (16 MB messages,
+per-message deflate on: CPU spent compressing every frame), and each worker starts
+executors of its own.
 
 The supervisor never imports torch: it trains nothing, and torch would cost every pod
 ~260 MB for it.
@@ -158,7 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
     import click
-    import uvicorn
+
+    from app.hosting import workers
 
     try:   # a bad STREAMLIT_* value stops here, with its name, not in every worker
         load_streamlit_config()
@@ -174,8 +177,12 @@ def main(argv: list[str] | None = None) -> int:
           f"process{'es' if args.workers > 1 else ''}, {args.executors} training "
           f"process{'es' if args.executors > 1 else ''})", flush=True)
     try:
-        uvicorn.run("app.hosting.asgi:app", host=args.host, port=args.port,
-                    workers=args.workers, **uvicorn_options())  # type: ignore[arg-type]
+        workers.serve("app.hosting.asgi:app", args.host, args.port, args.workers,
+                      **uvicorn_options())
+    except OSError as e:      # the port is taken, the address is not this machine's
+        print(f"gradlab-serve: cannot listen on {args.host}:{args.port}: {e.strerror or e}",
+              file=sys.stderr)
+        return 1
     finally:
         executors.stop()
     return 0

@@ -18,6 +18,8 @@ import os
 import sys
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from multiprocessing.connection import Connection, Listener, wait
 
 from app.live.process import schedule_trim
@@ -29,6 +31,77 @@ LOAD_EVERY_S = 0.1       # load broadcasts to the clients, at most this often
 IDLE_TICK_S = 0.25       # an idle executor still wakes this often (late load news, parent)
 
 
+#: Messages one client may have waiting before it is taken for dead (a web process that
+#: stopped reading: its jobs are dropped rather than this process's memory growing).
+MAX_BACKLOG = 20_000
+
+
+class Outbox:
+    """What this executor sends one client, written by a thread of its own.
+
+    The training loop only appends: it never waits on a client that reads slowly. Measured
+    before: with 30 sessions per web process, that process's reading thread fell behind
+    (it shares an interpreter lock with 30 page scripts), the socket filled, ``send``
+    blocked, and *every* run of this executor stopped with it: executors ~30 % busy on a
+    saturated box, and first steps 4-15 s after Play. Order is kept; a client whose backlog
+    passes :data:`MAX_BACKLOG`, or whose socket fails, is reported through ``on_dead``."""
+
+    def __init__(self, conn: Connection, on_dead: Callable[[Connection], None]) -> None:
+        self.conn = conn
+        self._on_dead = on_dead
+        self._queue: deque[tuple] = deque()
+        self._cv = threading.Condition()
+        self._closed = False
+        self.sent = 0
+        threading.Thread(target=self._write, name="gradlab-outbox", daemon=True).start()
+
+    def put(self, msg: tuple) -> None:
+        with self._cv:
+            if self._closed:
+                return
+            if len(self._queue) >= MAX_BACKLOG:
+                self._closed = True
+                self._queue.clear()
+                self._cv.notify_all()
+                dead = True
+            else:
+                self._queue.append(msg)
+                self._cv.notify()
+                dead = False
+        if dead:
+            _LOG.warning("a client stopped reading (%d messages waiting): dropping it",
+                         MAX_BACKLOG)
+            self._on_dead(self.conn)
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def close(self) -> None:
+        with self._cv:
+            self._closed = True
+            self._queue.clear()
+            self._cv.notify_all()
+
+    def _write(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._closed:
+                    self._cv.wait()
+                if self._closed:
+                    return
+                msg = self._queue.popleft()
+            try:
+                self.conn.send(msg)
+                self.sent += 1
+            except (OSError, EOFError, ValueError):
+                self.close()
+                self._on_dead(self.conn)
+                return
+            except Exception:  # noqa: BLE001 - an unpicklable message: skip it, keep going
+                _LOG.exception("executor could not send a %r message", msg[:1])
+
+
 class Executor:
     """Accepts client connections and runs the scheduler between their commands."""
 
@@ -38,6 +111,8 @@ class Executor:
         self.parent = parent
         self.listener = Listener(address, family="AF_UNIX", authkey=authkey)
         self.clients: list[Connection] = []
+        self.outboxes: dict[Connection, Outbox] = {}
+        self._dead: list[Connection] = []       # found dead by an outbox's thread
         self.scheduler = Scheduler(self._emit)
         self._new: list[Connection] = []
         self._lock = threading.Lock()
@@ -64,15 +139,23 @@ class Executor:
             os.write(self._wake_w, b"x")
 
     def _emit(self, client: object, msg: tuple) -> None:
-        conn: Connection = client  # type: ignore[assignment]
-        try:
-            conn.send(msg)
-        except (OSError, EOFError, ValueError):
-            self._gone(conn)
+        box = self.outboxes.get(client)  # type: ignore[call-overload]
+        if box is not None:
+            box.put(msg)
+
+    def _died(self, conn: Connection) -> None:
+        """From an outbox's thread: hand the dead client to the loop (the scheduler is the
+        loop's alone)."""
+        with self._lock:
+            self._dead.append(conn)
+        os.write(self._wake_w, b"x")
 
     def _gone(self, conn: Connection) -> None:
         if conn in self.clients:
             self.clients.remove(conn)
+            box = self.outboxes.pop(conn, None)
+            if box is not None:
+                box.close()
             self.scheduler.drop_client(conn)
             conn.close()
             self._sent_load = -1
@@ -99,13 +182,19 @@ class Executor:
             busy = self.scheduler.runnable()
             ready = wait([*self.clients, wake], timeout=0 if busy else IDLE_TICK_S)
             for r in ready:
+                if r is not wake and r not in self.outboxes:
+                    continue                        # dropped earlier in this round
                 if r is wake:
                     os.read(self._wake_r, 4096)
                     with self._lock:
                         fresh, self._new = self._new, []
+                        dead, self._dead = self._dead, []
                     for conn in fresh:
                         self.clients.append(conn)
+                        self.outboxes[conn] = Outbox(conn, self._died)
                         self._emit(conn, ("load", self.index, self.scheduler.load))
+                    for conn in dead:
+                        self._gone(conn)
                     continue
                 conn: Connection = r  # type: ignore[assignment]
                 try:
@@ -124,6 +213,8 @@ class Executor:
 
     def close(self) -> None:
         self._stop = True
+        for box in self.outboxes.values():
+            box.close()
         self.scheduler.close()
         self.listener.close()
 
