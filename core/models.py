@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from core.config import RunConfig
 from core.registry import ACTIVATIONS, act_prime, init_layer
@@ -71,21 +72,26 @@ class MLP(nn.Module):
         return [f"hidden{i + 1}" for i in range(len(self.hidden))] + ["output"]
 
     def forward(self, x: torch.Tensor, taps: bool = False) -> tuple[torch.Tensor, Taps | None]:
+        """(logits, taps or None). The Linear layers are applied as F.linear on their own
+        parameters (a small net's step is mostly per-call overhead), so module hooks on
+        ``hidden`` / ``out`` are not called; nothing in the project sets any."""
         t = Taps() if taps else None
         h = x                                                   # (B, n_in)
+        norms = self.norms if len(self.norms) else None         # module lookups hoisted
+        residual, phi = self.residual, self.phi
         for i, lin in enumerate(self.hidden):
-            z = lin(h)                                          # (B, n)
-            if self.norms:
-                z = self.norms[i](z)
+            z = F.linear(h, lin.weight, lin.bias)               # lin(h), without the
+            if norms is not None:                               # module-call overhead
+                z = norms[i](z)
             if t is not None:
                 if z.requires_grad:
                     z.retain_grad()
                 t.z.append(z)
-            a = self.phi(z)
+            a = phi(z)
             if t is not None:
                 t.a.append(a)
-            h = h + a if (self.residual and i > 0) else a
-        return self.out(h), t                                   # (B, n_out)
+            h = h + a if (residual and i > 0) else a
+        return F.linear(h, self.out.weight, self.out.bias), t   # (B, n_out)
 
     @torch.no_grad()
     def jacobian_factors(self, x: torch.Tensor) -> list[torch.Tensor]:

@@ -31,6 +31,46 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+# ---- the device core tests run on ------------------------------------------------------------
+
+DEVICE_ENV = "GRADLAB_TEST_DEVICE"      # cpu | cuda | mps: what `device` tests run on
+TEST_DEVICES = ("cpu", "cuda", "mps")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--device", action="store", default=None, choices=TEST_DEVICES,
+                     help=f"run the `device` tests on this device only (or set {DEVICE_ENV}); "
+                          "default: cpu and cuda, the cuda cases skipped without a GPU")
+
+
+def devices_to_test(config: pytest.Config) -> list[str]:
+    """The devices `device`-taking tests run on: --device, else $GRADLAB_TEST_DEVICE, else
+    cpu and cuda (cuda skipped where torch sees no GPU, so CPU-only CI stays green)."""
+    want = config.getoption("--device") or os.environ.get(DEVICE_ENV, "").strip().lower()
+    if want and want not in TEST_DEVICES:
+        raise pytest.UsageError(f"{DEVICE_ENV}={want}: expected one of {', '.join(TEST_DEVICES)}")
+    return [want] if want else ["cpu", "cuda"]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", devices_to_test(metafunc.config), indirect=True)
+
+
+@pytest.fixture()
+def device(request: pytest.FixtureRequest) -> str:
+    """The device name a core test runs on ("cpu", "cuda", "mps"); absent ones skip."""
+    import torch
+
+    name = request.param
+    if name == "cuda" and not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU here (the cuda cases run in tools/gpu_check.sh)")
+    if name == "mps" and not (getattr(torch.backends, "mps", None)
+                              and torch.backends.mps.is_available()):
+        pytest.skip("no Apple MPS device here")
+    return name
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))

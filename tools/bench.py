@@ -61,10 +61,12 @@ from tools.bench_steps import (
     CADENCES,
     Sizes,
     bench_deep,
+    bench_device,
     bench_jacobian,
     bench_ratio,
     primary_clock,
     use_clock,
+    use_device,
 )
 
 #: Goals, not floors (a miss is reported, never failed): key -> (comparison, value).
@@ -82,7 +84,8 @@ TARGETS: dict[str, tuple[str, float]] = {
 #: keys, in table order), ``TARGETS`` (key -> (comparison, value), goals like the ones above)
 #: and ``measure(sizes: Sizes) -> dict`` returning a value (or None) for every key in KEYS,
 #: plus optional ``"details"`` (kept under details.<module>) and ``"notes"`` (key -> why).
-SECTION_MODULES: tuple[str, ...] = ()
+SECTION_MODULES: tuple[str, ...] = ("tools.bench_phase", "tools.bench_bare", "tools.bench_shapeset",
+                                    "tools.bench_repeat")
 NUMERIC_KEYS = (
     "instrumented_over_plain", "instrumented_over_plain_every10",
     "instrumented_over_plain_all_stats", "deep_steps_per_s", "deep_over_plain",
@@ -117,7 +120,6 @@ class Report:
     def doc(self, sizes: Sizes) -> dict[str, Any]:
         import torch
 
-        from core.train import resolve_device
 
         d: dict[str, Any] = dict(self.values)
         d["instrumented_over_plain_grid"] = self.grid
@@ -127,9 +129,19 @@ class Report:
         d["targets"] = {k: f"{op} {v}" for k, (op, v) in TARGETS.items()}
         d["env"] = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                     "clock": primary_clock(),
-                    "device": str(resolve_device("auto")), "python": platform.python_version(),
+                    "device": _device_name(), "python": platform.python_version(),
                     "cpus": os.cpu_count(), "load_avg": _loadavg()}
         return _clean(d)
+
+
+def _device_name() -> str:
+    """The device the steps ran on, with the GPU's name where there is one."""
+    import torch
+
+    dev = bench_device()
+    if dev == "cuda" and torch.cuda.is_available():
+        return f"cuda ({torch.cuda.get_device_name(0)})"
+    return dev
 
 
 def _loadavg() -> list[float] | None:
@@ -187,15 +199,22 @@ def _attempt(report: Report, keys: tuple[str, ...], fn: Callable[[], None]) -> N
             report.notes.setdefault(k, why[:500])
 
 
-def main(quick: bool = False, json_path: str | None = None) -> int:
-    """Run the suite; write the JSON document (``json_path``) and print a table. Exit 0
-    whenever it ran (targets are goals: misses are reported, not failed)."""
+def main(quick: bool = False, json_path: str | None = None, device: str = "auto") -> int:
+    """Run the suite on ``device`` (auto | cpu | cuda | mps); write the JSON document
+    (``json_path``) and print a table. Exit 0 whenever it ran (targets are goals: misses
+    are reported, not failed); 2 when the device asked for is absent."""
     import torch
 
     from core.train import resolve_device
 
     torch.set_num_threads(1)
-    use_clock(resolve_device("auto"))
+    try:
+        dev = use_device(device)
+    except ValueError as e:
+        print(f"gradlab bench: {e}", file=sys.stderr)
+        return 2
+    use_clock(resolve_device(dev))
+    print(f"bench device: {_device_name()} (asked: {device})", flush=True)
     sizes = Sizes.pick(quick)
     rep = Report()
     t_start = time.perf_counter()
@@ -278,14 +297,17 @@ def main(quick: bool = False, json_path: str | None = None) -> int:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    """``python -m tools.bench [--quick] [--json PATH]`` (what ``gradlab bench`` runs)."""
+    """``python -m tools.bench [--quick] [--json PATH] [--device D]`` (``gradlab bench``)."""
     ap = argparse.ArgumentParser(prog="python -m tools.bench",
                                  description="The benchmark suite: speed figures as ratios.")
     ap.add_argument("--quick", action="store_true",
                     help="smaller sizes, fewer repetitions, no browser session")
     ap.add_argument("--json", metavar="PATH", help="also write the document here")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                    help="where the timed steps run (auto: cuda > mps > cpu); reported")
     a = ap.parse_args(argv)
-    return main(quick=a.quick, json_path=a.json)
+    kw = {} if a.device == "auto" else {"device": a.device}
+    return main(quick=a.quick, json_path=a.json, **kw)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -79,12 +79,34 @@ class Sizes:
 # ---- the two kinds of step ---------------------------------------------------------------
 
 
+#: The device every timed step runs on: "auto" (cuda > mps > cpu) unless ``make bench
+#: --device`` says otherwise (set once by tools.bench.main through :func:`use_device`).
+_DEVICE = {"name": "auto"}
+
+
+def use_device(name: str) -> str:
+    """Run every bench step on ``name`` (auto | cpu | cuda | mps); returns the resolved
+    device ("cpu", "cuda", ...). A forced device that is absent raises ValueError."""
+    from core.train import resolve_device
+
+    dev = resolve_device(name)
+    _DEVICE["name"] = dev.type
+    return dev.type
+
+
+def bench_device() -> str:
+    """The device the bench steps run on (after :func:`use_device`; "auto" before)."""
+    return _DEVICE["name"]
+
+
 def _config(depth: int, width: int, batch: int, every: int, sizes: Sizes, **kw: Any):
     from core.config import RunConfig
 
+    kw.setdefault("activation", "tanh")
+    kw.setdefault("device", _DEVICE["name"])
     return RunConfig(depth=depth, width=width, batch_size=batch, every=every,
                      steps=1_000_000, dataset="spiral", n_train=max(sizes.n_train, batch),
-                     activation="tanh", **kw)
+                     **kw)
 
 
 def _sync(device) -> None:
@@ -95,7 +117,8 @@ def _sync(device) -> None:
 
 
 class PlainStep:
-    """The reference: what anyone would write. nn.Sequential(Linear, Tanh, ..., Linear),
+    """The reference: what anyone would write. nn.Sequential(Linear, Tanh, ..., Linear)
+    (Sigmoid / ReLU where cfg.activation says so),
     cross-entropy, torch.optim.SGD (PyTorch's defaults), zero_grad (set_to_none), backward,
     step. Initial weights copied from the engine's own ``build`` for the same config, so
     both start from the same net; same data tensors, same batch size, same device."""
@@ -111,9 +134,10 @@ class PlainStep:
         self.device = resolve_device(cfg.device)
         ds = data_mod.load(cfg, self.device)
         ref = build(cfg, ds.n_in, ds.n_out, torch.Generator().manual_seed(cfg.seed))
+        act = {"tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "relu": nn.ReLU}[cfg.activation]
         layers: list[nn.Module] = []
         for lin in ref.hidden:
-            layers += [nn.Linear(lin.in_features, lin.out_features), nn.Tanh()]
+            layers += [nn.Linear(lin.in_features, lin.out_features), act()]
         layers.append(nn.Linear(ref.out.in_features, ref.out.out_features))
         self.net = nn.Sequential(*layers)
         with torch.no_grad():
@@ -197,6 +221,75 @@ class EngineStep:
                 continue
             _sync(self.device)
             return _per(t, n_snapshots * self.cfg.every)
+
+
+class EngineSteps:
+    """``core.train.steps(cfg)`` one optimiser step per ``next()``: the engine's own step,
+    with a Snapshot wherever cfg's cadence puts one (``every``, ``spectrum_every``,
+    ``eval_every``). With every = 100000 it is the uninstrumented step (one snapshot per
+    100000 steps)."""
+
+    def __init__(self, cfg) -> None:
+        from core.train import resolve_device
+
+        self.cfg = cfg
+        self.device = resolve_device(cfg.device)
+        self.restarts = 0
+        self._start()
+        self.block(2 * cfg.every if cfg.every < 1000 else 20)      # warm up
+
+    def _start(self) -> None:
+        from core.train import steps
+
+        self.gen = steps(self.cfg)
+        next(self.gen)                                  # step 0 (no update before it)
+
+    def block(self, n_steps: int) -> tuple[float, float]:
+        """Run n optimiser steps; (CPU, wall) seconds per step."""
+        while True:
+            _sync(self.device)
+            t = _now()
+            try:
+                for _ in range(n_steps):
+                    s = next(self.gen)
+                    if s is not None and s.diverged:
+                        raise StopIteration
+            except StopIteration:
+                self.restarts += 1
+                if self.restarts > 3:
+                    raise RuntimeError(
+                        f"the run keeps diverging: {self.cfg.to_query()}") from None
+                self._start()
+                continue
+            _sync(self.device)
+            return _per(t, n_steps)
+
+
+#: The AIVN demo's net: 7 hidden sigmoid layers of width 10, batch 32, SGD lr 0.1, on the
+#: spiral data (2 inputs), compared with a bare nn.Sequential loop of the same net.
+BARE_SHAPE = {"depth": 7, "width": 10, "batch": 32, "activation": "sigmoid"}
+
+
+def bench_bare(sizes: Sizes) -> dict[str, Any]:
+    """Our uninstrumented step and our step instrumented at the UI cadence (every=10,
+    spectrum_every=100, eval_every=10) over a bare nn.Sequential + SGD loop of the same net,
+    same data, same batch, same device: ``plain_over_bare``, ``instrumented_over_bare``."""
+    d, w, b, act = (BARE_SHAPE[k] for k in ("depth", "width", "batch", "activation"))
+    bare = PlainStep(_config(d, w, b, 1, sizes, activation=act))
+    plain = EngineSteps(_config(d, w, b, 100_000, sizes, activation=act))
+    instr = EngineSteps(_config(d, w, b, 10, sizes, activation=act,
+                                spectrum_every=100, eval_every=10))
+    t = bare.block(20)[1]
+    n = 10 * max(1, _n_for(t * 10, sizes.block_s, hi=100))      # whole snapshot periods
+    res = _interleave({"bare": lambda: bare.block(n), "plain": lambda: plain.block(n),
+                       "instrumented": lambda: instr.block(n)},
+                      {"plain": ("plain", "bare"), "instrumented": ("instrumented", "bare")},
+                      max(sizes.reps, 5), sizes.cell_budget_s)
+    return {"plain_over_bare": res.ratios["plain"],
+            "instrumented_over_bare": res.ratios["instrumented"],
+            "bare_steps_per_s": 1.0 / res.times["bare"],
+            "ms": res.ms(), "steps_per_block": n,
+            "restarts": plain.restarts + instr.restarts}
 
 
 def _median(xs: list[float]) -> float:
