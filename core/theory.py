@@ -158,6 +158,7 @@ MEAN_FIELD_ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray],
     "selu": (lambda x: _SELU_L * np.where(x > 0, x, _SELU_A * np.expm1(np.minimum(x, 0.0))),
              lambda x: _SELU_L * np.where(x > 0, 1.0, _SELU_A * np.exp(np.minimum(x, 0.0)))),
     "gelu": (_gelu, _gelu_prime),
+    "erf": (_ERF, lambda x: 2.0 / math.sqrt(math.pi) * np.exp(-np.square(x))),
 }
 
 
@@ -271,6 +272,127 @@ def critical_sigma_w(act: str, sigma_b: float = 0.0) -> float:
         else:
             hi = mid
     return 0.5 * (lo + hi)
+
+
+# ---- correlations and depth scales (Poole et al. 2016; Schoenholz et al. 2017) -----------------
+
+_GL24_NODES, _GL24_WEIGHTS = np.polynomial.legendre.leggauss(24)
+_BASE_CUTS = tuple(float(x) for x in np.arange(-_ZMAX, _ZMAX + 1.0, 3.0))   # 8 pieces in z
+_Q_CLAMP = (1e-12, 1e12)          # q* = 0 or inf: the limit, taken at these scales
+
+
+def _pieces(cuts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Legendre nodes and weights x N(0,1) density on the pieces between sorted ``cuts``
+    (..., K) in z: returns (nodes, weights) of shape (..., (K-1) * 24)."""
+    lo, hi = cuts[..., :-1, None], cuts[..., 1:, None]
+    z = 0.5 * (hi - lo) * _GL24_NODES + 0.5 * (hi + lo)
+    w = 0.5 * (hi - lo) * _GL24_WEIGHTS * np.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+    shape = (*cuts.shape[:-1], -1)
+    return z.reshape(shape), w.reshape(shape)
+
+
+_SMOOTH_RULE = _pieces(np.array(_BASE_CUTS))     # (nodes, weights) where nothing has a kink
+
+
+def _gauss_mean2(f: Callable[[np.ndarray], np.ndarray], g: Callable[[np.ndarray], np.ndarray],
+                 q: float, c: float, kinks: tuple[float, ...] = ()) -> float:
+    """E[f(u1) g(u2)] for (u1, u2) Gaussian with variances q and correlation c:
+    u1 = sqrt(q) z1, u2 = sqrt(q) (c z1 + sqrt(1 - c^2) z2). Gauss-Legendre on each smooth
+    piece in z1 and, for every z1 node, in z2 (the kinks of g move with z1), so ReLU and
+    hard-tanh are integrated as accurately as tanh."""
+    s = math.sqrt(min(max(q, _Q_CLAMP[0]), _Q_CLAMP[1]))
+    c = min(max(c, -1.0), 1.0)
+    r = math.sqrt(max(1.0 - c * c, 0.0))
+    k1 = [k / s for k in kinks if abs(k / s) < _ZMAX]
+    z1, w1 = _pieces(np.array(sorted({*_BASE_CUTS, *k1}))) if k1 else _SMOOTH_RULE
+    if r < 1e-12:
+        return float(np.sum(w1 * f(s * z1) * g(s * c * z1)))
+    if not kinks:                       # the same rule in z2 for every z1: one outer product
+        z2, w2 = _SMOOTH_RULE
+        return float(w1 @ (f(s * z1) * (g(s * (c * z1[:, None] + r * z2)) @ w2)))
+    # kinks of g(u2) in z2 for each z1 node: (k / s - c z1) / r, clipped to [-12, 12]
+    inner = [np.clip((k / s - c * z1) / r, -_ZMAX, _ZMAX) for k in kinks]
+    cuts = np.sort(np.stack([*(np.full_like(z1, b) for b in _BASE_CUTS), *inner],
+                            axis=-1), axis=-1)                          # (n1, K)
+    z2, w2 = _pieces(cuts)                                              # (n1, m)
+    gz = np.sum(w2 * g(s * (c * z1[:, None] + r * z2)), axis=1)         # (n1,) E[g | z1]
+    return float(np.sum(w1 * f(s * z1) * gz))
+
+
+def _q_eff(act: str, sigma_w: float, sigma_b: float) -> float:
+    q = q_star(act, sigma_w, sigma_b)
+    return min(max(q, _Q_CLAMP[0]), _Q_CLAMP[1])
+
+
+def correlation_map(act: str, sigma_w: float, sigma_b: float, c: float,
+                    q: float | None = None) -> float:
+    """One layer of the correlation map c -> c' of two inputs whose pre-activations both have
+    squared length q (default q*, where the lengths settle): (sigma_w^2 E[phi(u1) phi(u2)] +
+    sigma_b^2) / (sigma_w^2 E[phi(u)^2] + sigma_b^2). c = 1 is always a fixed point."""
+    phi, _ = _act(act)
+    qq = _q_eff(act, sigma_w, sigma_b) if q is None else min(max(q, _Q_CLAMP[0]), _Q_CLAMP[1])
+    kinks = _KINKS.get(act, ())
+    num = sigma_w ** 2 * _gauss_mean2(phi, phi, qq, c, kinks) + sigma_b ** 2
+    den = sigma_w ** 2 * _gauss_mean2(phi, phi, qq, 1.0, kinks) + sigma_b ** 2   # same rule
+    return num / den
+
+
+def c_star(act: str, sigma_w: float, sigma_b: float) -> float:
+    """The stable fixed point c* of the correlation map: 1 in the ordered phase (chi_1 <= 1:
+    all inputs end up the same), below 1 in the chaotic phase (nearby inputs decorrelate to
+    c*). Bisection of C(c) - c on [0, 1), which is >= 0 at 0 and < 0 just below 1 when
+    chi_1 > 1."""
+    if chi_1(act, sigma_w, sigma_b) <= 1.0:
+        return 1.0
+    phi, _ = _act(act)
+    q = _q_eff(act, sigma_w, sigma_b)
+    kinks = _KINKS.get(act, ())
+    den = sigma_w ** 2 * _gauss_mean2(phi, phi, q, 1.0, kinks) + sigma_b ** 2
+
+    def g(c: float) -> float:           # C(c) - c, as correlation_map computes C
+        return (sigma_w ** 2 * _gauss_mean2(phi, phi, q, c, kinks) + sigma_b ** 2) / den - c
+
+    lo = 0.0
+    # the highest c below 1 where C(c) < c is seen above the quadrature's rounding
+    hi = next((h for h in (1.0 - 1e-6, 1.0 - 1e-4, 1.0 - 1e-3) if g(h) < 0.0), None)
+    if hi is None:                      # no fixed point below 1 (e.g. ReLU as q* -> inf)
+        return 1.0
+    if g(lo) <= 0.0:
+        return 0.0
+    for _ in range(45):                 # 2^-45: far below what any figure shows
+        mid = 0.5 * (lo + hi)
+        if g(mid) > 0.0:
+            lo = mid
+        else:
+            hi = mid
+    return 0.5 * (lo + hi)
+
+
+def chi_c(act: str, sigma_w: float, sigma_b: float) -> float:
+    """Slope of the correlation map at c*: sigma_w^2 q E[phi'(u1) phi'(u2)] / q' at c = c*
+    (Price's theorem), which is sigma_w^2 E[phi'(u1) phi'(u2)] when q sits at a finite q*.
+    Equals chi_1 in the ordered phase (c* = 1); below 1 in the chaotic phase."""
+    _, dphi = _act(act)
+    phi, _ = _act(act)
+    q = _q_eff(act, sigma_w, sigma_b)
+    kinks = _KINKS.get(act, ())
+    cs = c_star(act, sigma_w, sigma_b)
+    qn = sigma_w ** 2 * _gauss_mean(lambda x: phi(x) ** 2, q, kinks) + sigma_b ** 2
+    return sigma_w ** 2 * q * _gauss_mean2(dphi, dphi, q, cs, kinks) / qn
+
+
+def xi_c(act: str, sigma_w: float, sigma_b: float) -> float:
+    """Correlation depth scale xi_c = -1 / ln chi_c: |c_l - c*| ~ exp(-l / xi_c). Infinite at
+    the edge of chaos; Schoenholz et al. found nets trainable to depths of about 6 xi_c."""
+    x = chi_c(act, sigma_w, sigma_b)
+    return math.inf if x >= 1.0 - 1e-12 else -1.0 / math.log(x)
+
+
+def xi_grad(act: str, sigma_w: float, sigma_b: float) -> float:
+    """Gradient depth scale 1 / |ln chi_1|: gradients shrink (ordered) or grow (chaotic) by a
+    factor e every xi_grad layers. Infinite at chi_1 = 1."""
+    x = chi_1(act, sigma_w, sigma_b)
+    return math.inf if abs(math.log(x)) < 1e-12 else 1.0 / abs(math.log(x))
 
 
 # ---- variance propagation (D2L 5.4) ------------------------------------------------------------

@@ -46,6 +46,11 @@ SMALL_CALLS: dict[str, tuple[tuple, dict[str, Any]]] = {
     "core.experiments.spectra:critical_point": (("tanh", 0.01), {}),
     "core.experiments.spectra:jacobian_spectrum": (("tanh", "orthogonal", (2,), 8), {}),
     "core.experiments.warping:warp_grid": ((2, 4), {"grid_n": 3}),
+    "core.experiments.phase:at_init_map": (("tanh", 0.05, (1.0, 2.0)),
+                                           {"depth": 3, "width": 8, "nets": 1, "pairs": 1}),
+    "core.experiments.phase:trainability": (("tanh", 0.05, (1.0,), (2,)),
+                                            {"steps": 2, "width": 8, "n_train": 64,
+                                             "n_test": 16}),
 }
 
 _CHILD = r"""
