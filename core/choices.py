@@ -61,6 +61,7 @@ _TABLE: dict[str, dict[str, str]] = {
         "teacher": "y = T x, a random linear teacher map (deep linear nets)",
         "adding": "sequence: sum of the two marked numbers (regression)",
         "recall": "sequence: class of the token shown at t = 0, then noise",
+        "shapeset": "Shapeset-3x2 (Glorot & Bengio): 32x32 images of 1-2 shapes, 9 classes",
     },
     "loss": {
         "softmax_ce": "softmax cross-entropy",

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -51,6 +52,9 @@ class Dataset:
     task: str               # "classification" | "regression"
     name: str
     description: str        # one sentence for the UI
+    # an endless source of fresh (x, y) training batches on the CPU (shapeset: the paper's
+    # infinite stream); where set, training draws its batches from it, not from x_train
+    train_stream: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     @property
     def is_sequence(self) -> bool:
@@ -306,9 +310,32 @@ def _recall(config: RunConfig) -> Dataset:
     )
 
 
+# ---- Shapeset-3x2 ------------------------------------------------------------------------
+def _shapeset(config: RunConfig) -> Dataset:
+    """Glorot & Bengio's Shapeset-3x2 (core/shapeset.py): a fixed train set of n_train
+    images (used for full-batch runs and as the reference set), a fixed test set, and with
+    minibatches the paper's infinite stream: every batch is fresh images."""
+    from core import shapeset
+
+    xtr, ytr = shapeset.fixed_set(config.seed, _TRAIN, config.n_train)
+    xte, yte = shapeset.fixed_set(config.seed, _TEST, config.n_test)
+    bs = config.batch_size
+    minibatch = 0 < bs < config.n_train
+    stream = shapeset.stream(_stream_seed(config.seed, _TRAIN), bs) if minibatch else None
+    how = (f"fresh images every batch of {bs} (the paper's infinite stream)" if minibatch
+           else f"{config.n_train} fixed training images")
+    return Dataset(
+        x_train=xtr, y_train=ytr, x_test=xte, y_test=yte, n_in=shapeset.SIZE ** 2,
+        n_out=shapeset.N_CLASSES, task="classification", name="shapeset",
+        description=f"Shapeset-3x2 (Glorot & Bengio 2010): 32x32 grey images of one or two "
+                    f"shapes, 9 classes; {how}; tested on {config.n_test} fixed images.",
+        train_stream=stream,
+    )
+
+
 _BUILDERS = {
     "mnist": _mnist, "spiral": _toy, "circles": _toy, "xor": _toy, "blobs": _toy,
-    "teacher": _teacher, "adding": _adding, "recall": _recall,
+    "teacher": _teacher, "adding": _adding, "recall": _recall, "shapeset": _shapeset,
 }
 assert set(_BUILDERS) == set(DATASETS), "every dataset in core.config needs a builder"
 

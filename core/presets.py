@@ -103,6 +103,21 @@ PRESETS: dict[str, tuple[str, dict[str, Any]]] = {
                          dict(depth=5, width=1000, activation="tanh", init="glorot_standard",
                               dataset="mnist", n_train=4000, n_test=500, lr=0.1, batch_size=10,
                               steps=3000, every=100, spectrum_every=1000, eval_every=500)),
+    # Glorot & Bengio's own conditions: Shapeset-3x2 (a fresh batch of 10 every step, the
+    # paper's infinite stream), 5 x 1000, standard init unless named. The paper tunes its
+    # learning rates per model without printing them; 0.1 (tanh/softsign) and 0.5 (sigmoid,
+    # whose derivative is at most 1/4) are our choices. Issue 17.
+    **{f"shapeset-{act}-1000{suffix}": (
+        f"Glorot & Bengio Fig. {fig}: 5 x 1000 {act}, {name} init, Shapeset-3x2, batch 10.",
+        dict(depth=5, width=1000, activation=act, init=init, dataset="shapeset",
+             n_train=1000, n_test=1000, lr=lr, batch_size=10, steps=steps, every=50,
+             spectrum_every=1000, eval_every=500))
+       for act, suffix, init, name, fig, lr, steps in (
+           ("sigmoid", "", "glorot_standard", "standard", "2", 0.5, 4000),
+           ("tanh", "", "glorot_standard", "standard", "3", 0.1, 3000),
+           ("softsign", "", "glorot_standard", "standard", "4", 0.1, 3000),
+           ("tanh", "-normalized", "xavier_uniform", "normalised", "3 vs 6-7", 0.1, 3000),
+       )},
 }
 
 

@@ -44,7 +44,8 @@ def test_shapes_and_dtypes(name: str) -> None:
             assert y.dtype == torch.float32 and y.shape == (n, ds.n_out)
         assert torch.isfinite(x).all()
     expected = {"mnist": (784, 10), "spiral": (2, 3), "circles": (2, 2), "xor": (2, 2),
-                "blobs": (2, 4), "teacher": (8, 8), "adding": (2, 1), "recall": (5, 4)}
+                "blobs": (2, 4), "teacher": (8, 8), "adding": (2, 1), "recall": (5, 4),
+                    "shapeset": (1024, 9)}
     assert (ds.n_in, ds.n_out) == expected[name]
 
 
