@@ -20,7 +20,7 @@ import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import streamlit as st
 
@@ -36,9 +36,13 @@ URL_WRITTEN = "pg__url_written"   # the query this page last wrote
 URL_WARNINGS = "pg__url_warnings"
 URL_CONFIG = "pg__url_config"      # the config the URL gave (warnings show while in force)
 NOTICE = "pg__notice"      # one-shot message from a callback (preset loaded, arch switched)
+#: Query key of the pinned run A of a compare: its own query string (``cfg.to_query()``,
+#: "default" when it has no changed field). The page's other keys are run B's.
+PIN_PARAM = "a"
+URL_PIN = "pg__url_pin"    # one-shot: the A config (dict) a followed link asked for
 
 #: Query keys that belong to Streamlit itself, not to the config.
-_IGNORED_QUERY_KEYS = {"embed", "embed_options"}
+_IGNORED_QUERY_KEYS = {"embed", "embed_options", PIN_PARAM}
 
 
 def key(name: str) -> str:
@@ -157,22 +161,51 @@ def load_url_once() -> None:
     cfg, errors = parse_query_lenient(items, limits=run_limits())
     ss[URL_WARNINGS] = [clean(e) for e in errors]
     ss[URL_CONFIG] = as_dict(cfg)
+    raw_pin = _raw_pin()
+    if raw_pin is not None:
+        pin_cfg, pin_errors = parse_query_lenient("" if raw_pin == "default" else raw_pin,
+                                                  limits=run_limits())
+        ss[URL_PIN] = as_dict(pin_cfg)
+        ss[URL_WARNINGS] += [f"run A: {clean(e)}" for e in pin_errors]
     write_widgets(cfg)
     if "preset" in items and not any(e.startswith("preset:") for e in errors):
         ss[key("preset")] = str(items["preset"]).strip().lower().replace("_", "-")
 
 
-def sync_url(cfg: RunConfig) -> None:
-    """Write ``cfg`` (only the fields that differ from defaults) into the URL if needed."""
+def _raw_pin() -> str | None:
+    try:
+        v = st.query_params.get(PIN_PARAM)
+    except Exception:  # noqa: BLE001 - a URL must never crash the page
+        return None
+    return None if v is None else str(v)
+
+
+def _pin_value(pinned: RunConfig) -> str:
+    return _query_of(pinned) or "default"
+
+
+def sync_url(cfg: RunConfig, pinned: RunConfig | None = None) -> None:
+    """Write ``cfg`` (only the fields that differ from defaults), and the pinned run A of a
+    compare under ``a``, into the URL if needed."""
     want = dict(parse_qsl(_query_of(cfg), keep_blank_values=True))
     st.session_state[URL_WRITTEN] = want
-    if query_items() != want or set(st.query_params.to_dict()) - set(want):
-        st.query_params.from_dict(want)
+    full = dict(want)
+    if pinned is not None:
+        full[PIN_PARAM] = _pin_value(pinned)
+    try:
+        current = {str(k): str(v) for k, v in st.query_params.to_dict().items()}
+    except Exception:  # noqa: BLE001
+        current = {}
+    if current != full:
+        st.query_params.from_dict(full)
 
 
-def share_link(cfg: RunConfig) -> str:
-    """The absolute link that reproduces ``cfg`` (relative if the base URL is unknown)."""
+def share_link(cfg: RunConfig, pinned: RunConfig | None = None) -> str:
+    """The absolute link that reproduces ``cfg`` (and the pinned run A of a compare)
+    (relative if the base URL is unknown)."""
     q = _query_of(cfg)
+    if pinned is not None:
+        q = (q + "&" if q else "") + urlencode({PIN_PARAM: _pin_value(pinned)})
     try:
         base = st.context.url or ""
     except Exception:  # noqa: BLE001
@@ -249,7 +282,8 @@ def build(errbox: Any) -> Controls:
 
 
 __all__ = [
-    "Controls", "FIELDS", "LABELS", "NOTICE", "PREFIX", "STATE", "as_dict", "build", "clean",
+    "Controls", "FIELDS", "LABELS", "NOTICE", "PIN_PARAM", "PREFIX", "STATE", "URL_PIN",
+    "as_dict", "build", "clean",
     "describe_change", "key", "last_valid", "load_url_once", "query_items", "read_widgets",
     "share_link", "sync_url", "toast_text", "write_widgets",
 ]

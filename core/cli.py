@@ -4,7 +4,7 @@
     gradlab run --preset NAME [--set key=value ...] [--steps N] [--every K] [--seed S]
                 [--config FILE.json] [--json PATH|-]
     gradlab serve [--port P]
-    gradlab bench [--quick] [--json PATH]
+    gradlab bench [--quick] [--json PATH] [--device auto|cpu|cuda|mps]
 
 Bad flags or values print one clear line on stderr and exit with code 2; a run that
 diverges is a result (exit 0, ``diverged_at`` set), never a traceback.
@@ -23,12 +23,13 @@ from pathlib import Path
 
 from core.config import ConfigError, from_dict
 from core.presets import preset, preset_descriptions
+from core.repeat import parse_seeds, repeat, seed_table
 
 #: Subcommands that live in their own modules. Each module defines
 #: ``register(sub: argparse._SubParsersAction) -> None``, which adds its parser (built with
 #: ``sub.add_parser``, so bad flags exit 2 with one line) and sets
 #: ``set_defaults(handler=fn)`` with ``fn(args: argparse.Namespace) -> int`` (the exit code).
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("core.cli_phase", "core.cli_compare")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--steps", help="optimiser steps (0 = measure at initialisation only)")
     r.add_argument("--every", help="snapshot every K steps")
     r.add_argument("--seed", help="random seed")
+    r.add_argument("--seeds", metavar="RANGE",
+                   help="repeat over seeds, e.g. 0-9 or 1,4,7: per-seed snapshots plus the "
+                        "median and quartiles across seeds (core/repeat.py)")
     r.add_argument("--json", metavar="PATH|-", help="write the result document here")
     r.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     s = sub.add_parser("serve", help="start the web app")
@@ -56,6 +60,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true",
                    help="smaller sizes, fewer repetitions, no browser session")
     b.add_argument("--json", metavar="PATH", help="also write the bench document here")
+    b.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="where the timed steps run (auto: cuda > mps > cpu); reported")
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return p
@@ -107,7 +113,7 @@ def _summary(res) -> str:
     return f"step {last.step}: loss={last.loss:.4g}{acc} delta_norm[{speeds}{more}]{div}"
 
 
-def _bench(quick: bool, json_path: str | None) -> int:
+def _bench(quick: bool, json_path: str | None, device: str = "auto") -> int:
     """Run ``python -m tools.bench`` (the packaged tools, which core never imports) in a
     child process from the folder that holds that package; its exit code is ours."""
     from importlib.util import find_spec
@@ -120,6 +126,8 @@ def _bench(quick: bool, json_path: str | None) -> int:
     cmd = [sys.executable, "-m", "tools.bench", *(["--quick"] if quick else [])]
     if json_path:
         cmd += ["--json", str(Path(json_path).resolve())]
+    if device != "auto":
+        cmd += ["--device", device]
     return subprocess.call(cmd, cwd=root)
 
 
@@ -138,9 +146,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                "--server.port", str(args.port)]
         return subprocess.call(cmd)
     if args.cmd == "bench":
-        return _bench(args.quick, args.json)
+        return _bench(args.quick, args.json, args.device)
     try:
         cfg = _build_config(args)
+        if args.seeds is not None and args.seed is not None:
+            raise ConfigError("--seeds", "give --seed or --seeds, not both")
+        seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     except ConfigError as e:
         return _fail(str(e))
     import torch
@@ -149,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(max(1, args.threads))   # the CLI owns its process
     try:
-        res = run_all(cfg)
+        res = run_all(cfg) if seeds is None else repeat(cfg, seeds)
     except ValueError as e:      # e.g. a forced device that is not there
         return _fail(str(e))
     doc = json.dumps(res.to_json(), allow_nan=False)
@@ -160,9 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             Path(args.json).write_text(doc, encoding="utf-8")
         except OSError as e:
             return _fail(f"--json: cannot write {args.json}: {e.strerror}")
-        print(_summary(res), file=sys.stderr)
+        print(_summary(res) if seeds is None else seed_table(res), file=sys.stderr)
     else:
-        print(_summary(res))
+        print(_summary(res) if seeds is None else seed_table(res))
     return 0
 
 

@@ -25,6 +25,8 @@ from typing import Any
 
 _WHERE = {
     "get_trainer": "app.live.binding",
+    "get_extras": "app.live.binding",
+    "SessionExtras": "app.live.binding",
     "live_trainers": "app.live.binding",
     "release_all": "app.live.binding",
     "history_cap": "app.live.history",

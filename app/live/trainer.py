@@ -178,6 +178,33 @@ class Trainer:
             self.reset(config, measure=measure)
         return changed
 
+    def preload(self, view: TrainerView) -> None:
+        """Show another trainer's run as this one's (compare: "Pin as A" keeps the run on
+        screen). No job is started: Play on a preloaded run past step 0 would start it
+        again from step 0, so the page leaves such a run as it is until Reset."""
+        with self._cv:
+            self.configured = True
+            self._epoch += 1
+            self._drop_job()
+            self._cfg = view.config
+            self._lr, self._every = view.lr, view.config.every
+            self._want_run = False
+            self._step_requests = 0
+            self._measuring = False
+            self._history = list(view.history)
+            self._latest, self._diverged = view.latest, view.diverged
+            self._initial = self._initial_ui = None
+            self._step = view.step
+            self._speed.clear()
+            self._message = None
+            if view.diverged is not None:
+                self._status = DIVERGED
+            elif view.step >= view.config.steps:
+                self._status = FINISHED
+            else:
+                self._status = PAUSED if view.step else IDLE
+            self._cv.notify_all()
+
     def release(self) -> None:
         """Stop for good (the session ended): the executor drops the run at once."""
         with self._cv:

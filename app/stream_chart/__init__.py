@@ -60,6 +60,8 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "displaylogo": False,
     "responsive": True,
     "modeBarButtonsToRemove": ["lasso2d", "select2d"],
+    # The camera downloads a PNG at 2x (projector-sharp); the JS adds an SVG button.
+    "toImageButtonOptions": {"format": "png", "scale": 2},
 }
 
 

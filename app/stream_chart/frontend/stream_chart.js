@@ -64,6 +64,32 @@ function chartDiv(parent, key) {
   return gd;
 }
 
+// A chart whose config names a PNG download (toImageButtonOptions) also gets an SVG one.
+// Both are named after the chart's key ("gradlab-pg_chart_grad.svg").
+function withSvg(Plotly, config, key) {
+  if (!config.toImageButtonOptions || config.modeBarButtonsToAdd) return config;
+  const filename = config.toImageButtonOptions.filename || `gradlab-${key || "chart"}`;
+  config = Object.assign({}, config, {
+    toImageButtonOptions: Object.assign({ filename }, config.toImageButtonOptions) });
+  const icon = (Plotly.Icons && (Plotly.Icons.disk || Plotly.Icons.camera)) || undefined;
+  return Object.assign({}, config, { modeBarButtonsToAdd: [{
+    name: "Download plot as SVG", title: "Download plot as SVG", icon,
+    click: (g) => Plotly.downloadImage(g, { format: "svg", filename,
+      width: g._fullLayout.width, height: g._fullLayout.height }),
+  }] });
+}
+
+// The same config object for every update of a chart (a new button function each time
+// would make Plotly.react redraw the chart from scratch).
+function chartConfig(gd, Plotly, msg) {
+  const src = JSON.stringify(msg.config || {});
+  if (gd.__glCfgSrc !== src) {
+    gd.__glCfgSrc = src;
+    gd.__glCfg = withSvg(Plotly, msg.config || {}, msg.key);
+  }
+  return gd.__glCfg;
+}
+
 export default function render(component, base) {
   const { data, parentElement } = component;
   let msg;
@@ -81,7 +107,7 @@ export default function render(component, base) {
     .then((Plotly) => {
       if (gd.__glLatest !== msg) return undefined; // a newer update arrived meanwhile
       const fig = msg.figure || {};
-      return Plotly.react(gd, fig.data || [], fig.layout || {}, msg.config || {}).then(() => {
+      return Plotly.react(gd, fig.data || [], fig.layout || {}, chartConfig(gd, Plotly, msg)).then(() => {
         gd.__glDrawn = true;
         gd.__glUpdates = (gd.__glUpdates || 0) + 1;
       });

@@ -1,0 +1,460 @@
+"""One config over several seeds: the per-seed runs and their spread (median, quartiles).
+
+One seed can mislead (Nielsen's first-layer speed varies 2-3x between seeds), so a study
+repeats the run over seeds and reports the median with the interquartile range.
+
+:func:`repeat` trains the N seeds as ONE batched model when the shapes allow it (a plain
+MLP: no normalisation layer, no Jacobian spectrum): every weight matrix gets a leading seed
+axis, each seed keeps its own data, initialisation and batch order (the same
+``torch.Generator`` draws as :func:`core.train.run`), and one ``baddbmm`` per layer does all
+N forward passes. The optimisers are element-wise, so one optimiser over the stacked
+tensors updates each seed exactly as its own run would; the global-norm clip is taken per
+seed. Small nets cost dispatch overhead, not flops, so N seeds cost about one run. Other
+configs run seed after seed through :func:`core.train.run_all`.
+
+Batched snapshots are *light* (the scalar statistics per layer, no histograms or spectra),
+like the playground's history; they agree with ``run()`` to float32 rounding (a test holds
+them to it). Torch is imported only inside the functions that train: the statistics below
+are NumPy and the web processes import this module without torch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from core.config import LIMITS, ConfigError, RunConfig
+from core.snapshot import LayerStats, RunResult, Snapshot
+
+MAX_SEEDS = 100          # the CLI's cap on one --seeds range (the playground allows 10)
+#: Per-layer statistics that get a median and quartiles (the JSON keys of a layer).
+LAYER_KEYS = ("delta_norm", "weight_grad_norm", "bias_grad_norm", "update_ratio",
+              "activation_mean", "activation_std", "saturation")
+#: Per-snapshot statistics that get a median and quartiles.
+RUN_KEYS = ("loss", "train_accuracy", "test_accuracy", "test_loss")
+
+
+# ---- seeds ----------------------------------------------------------------------------------
+
+
+def parse_seeds(text: str, max_count: int = MAX_SEEDS) -> list[int]:
+    """'0-9' -> [0..9]; '1,4,7' -> [1, 4, 7]; '3' -> [3]; ranges and lists mix ('0-2,7').
+    Raises ConfigError (field ``--seeds``) with a one-line message for anything else."""
+    seeds: list[int] = []
+    hi_seed = int(LIMITS["seed"][1])
+    for part in str(text).replace(" ", "").split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?", part)
+        if not m:
+            raise ConfigError("--seeds", f"expected a range like 0-9 or a list like 1,4,7; "
+                                         f"got {text!r}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) is not None else lo
+        if hi < lo:
+            raise ConfigError("--seeds", f"range {part} runs backwards")
+        if hi > hi_seed:
+            raise ConfigError("--seeds", f"seed {hi} is above the maximum {hi_seed}")
+        if hi - lo + 1 + len(seeds) > max_count:
+            raise ConfigError("--seeds", f"at most {max_count} seeds at once")
+        seeds.extend(s for s in range(lo, hi + 1) if s not in seeds)
+    if not seeds:
+        raise ConfigError("--seeds", "no seeds given")
+    return seeds
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """[0, 1, 2, 3] -> '0-3'; [1, 4, 7] -> '1,4,7' (what parse_seeds reads back)."""
+    s = list(seeds)
+    if len(s) > 1 and s == list(range(s[0], s[0] + len(s))):
+        return f"{s[0]}-{s[-1]}"
+    return ",".join(str(x) for x in s)
+
+
+# ---- statistics across seeds ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Band:
+    """Quartiles across seeds of one statistic at each step: arrays of equal length."""
+
+    median: np.ndarray
+    q1: np.ndarray
+    q3: np.ndarray
+    count: np.ndarray            # seeds with a finite value at that step
+
+    def to_json(self) -> dict[str, list]:
+        return {"median": _list(self.median), "q1": _list(self.q1), "q3": _list(self.q3),
+                "count": [int(c) for c in self.count]}
+
+
+def quartiles(values: np.ndarray | Sequence[Sequence[float]]) -> Band:
+    """Median and interquartile range across seeds (axis 0) of ``values`` (seeds, ...).
+
+    NaN / inf (a seed that diverged, or a metric not measured there) are left out per
+    column; a column with no finite value gives NaN. NumPy's default ("linear")
+    percentile definition, so ``median`` equals ``np.median`` of the finite values."""
+    a = np.asarray(values, dtype=np.float64)
+    a = np.where(np.isfinite(a), a, np.nan)
+    count = np.sum(np.isfinite(a), axis=0)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)   # all-NaN columns -> NaN
+            q1, med, q3 = np.nanpercentile(a, [25.0, 50.0, 75.0], axis=0)
+    return Band(median=np.asarray(med), q1=np.asarray(q1), q3=np.asarray(q3),
+                count=np.asarray(count))
+
+
+@dataclass
+class SeedSummary:
+    """Quartiles across seeds at every common step: per run-level key, and per layer."""
+
+    steps: np.ndarray                                    # (T,)
+    runs: dict[str, Band]                                # RUN_KEYS -> Band over steps
+    layers: list[dict[str, Any]]                         # per layer: index, name, KEY -> Band
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "steps": [int(s) for s in self.steps],
+            **{k: b.to_json() for k, b in self.runs.items()},
+            "layers": [{"index": la["index"], "name": la["name"],
+                        **{k: la[k].to_json() for k in LAYER_KEYS}} for la in self.layers],
+        }
+
+
+def summarise(histories: Sequence[Sequence[Snapshot]]) -> SeedSummary:
+    """Quartiles across the seeds' snapshot lists, step by step. The steps are those of the
+    longest history; a seed without a snapshot at a step (it diverged earlier, or its
+    history was thinned differently) contributes NaN there, so it is left out of that step.
+    A diverged snapshot contributes NaN too (its numbers are not finite)."""
+    hs = [list(h) for h in histories if h]
+    if not hs:
+        return SeedSummary(steps=np.zeros(0, dtype=np.int64), runs={}, layers=[])
+    steps = sorted({s.step for h in hs for s in h})
+    pos = {st: i for i, st in enumerate(steps)}
+    n_layers = max(len(s.layers) for h in hs for s in h)
+    n, t = len(hs), len(steps)
+    runs = {k: np.full((n, t), np.nan) for k in RUN_KEYS}
+    per_layer = {k: np.full((n, t, n_layers), np.nan) for k in LAYER_KEYS}
+    names: list[tuple[int, str]] = [(i + 1, "") for i in range(n_layers)]
+    for i, h in enumerate(hs):
+        for s in h:
+            if s.diverged:
+                continue
+            j = pos[s.step]
+            for k in RUN_KEYS:
+                v = getattr(s, k)
+                runs[k][i, j] = np.nan if v is None else v
+            for li, la in enumerate(s.layers):
+                names[li] = (la.index, la.name)
+                for k in LAYER_KEYS:
+                    per_layer[k][i, j, li] = getattr(la, k)
+    bands = {k: quartiles(v) for k, v in runs.items()}
+    layer_bands = {k: quartiles(v) for k, v in per_layer.items()}     # each (t, L)
+    layers = []
+    for li, (index, name) in enumerate(names):
+        d: dict[str, Any] = {"index": index, "name": name}
+        for k in LAYER_KEYS:
+            b = layer_bands[k]
+            d[k] = Band(b.median[:, li], b.q1[:, li], b.q3[:, li], b.count[:, li])
+        layers.append(d)
+    return SeedSummary(steps=np.asarray(steps, dtype=np.int64), runs=bands, layers=layers)
+
+
+# ---- the repeated run -----------------------------------------------------------------------
+
+
+@dataclass
+class RepeatResult:
+    """The runs of one config over ``seeds`` (``runs[i]`` has seed ``seeds[i]``)."""
+
+    config: dict[str, Any]                 # the config, seed field = the first seed
+    seeds: list[int]
+    runs: list[RunResult] = field(default_factory=list)
+    batched: bool = False                  # trained as one batched model
+
+    def summary(self) -> SeedSummary:
+        return summarise([r.snapshots for r in self.runs])
+
+    def to_json(self) -> dict[str, Any]:
+        """The CLI's ``--seeds`` document: the config, each seed's run (the ``gradlab run``
+        document plus its ``seed``), and ``summary``: median / q1 / q3 / count per step."""
+        return {
+            "config": self.config, "seeds": list(self.seeds), "batched": self.batched,
+            "runs": [{"seed": s, **r.to_json()} for s, r in zip(self.seeds, self.runs,
+                                                                  strict=True)],
+            "summary": self.summary().to_json(),
+        }
+
+
+def batchable(cfg: RunConfig) -> bool:
+    """True when the seeds of ``cfg`` can train as one batched model: a plain MLP (the
+    normalisation layers keep running statistics per model; the Jacobian spectrum is a
+    per-model product)."""
+    return cfg.arch == "mlp" and cfg.norm == "none" and not cfg.jacobian
+
+
+def repeat(cfg: RunConfig, seeds: Sequence[int], *, batched: bool | None = None
+           ) -> RepeatResult:
+    """Train ``cfg`` once per seed. ``batched``: None = when :func:`batchable`; True
+    requires it (ValueError otherwise); False runs seed after seed (full snapshots)."""
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("repeat needs at least one seed")
+    ok = batchable(cfg)
+    if batched and not ok:
+        raise ValueError("this config cannot be batched over seeds (norm, RNN or Jacobian)")
+    use = ok if batched is None else batched
+    res = RepeatResult(config=cfg.replace(seed=seeds[0]).to_dict(), seeds=seeds, batched=use)
+    if use:
+        res.runs = _batched_runs(cfg, seeds)
+    else:
+        from core import progress
+        from core.train import run_all
+
+        for i, s in enumerate(seeds):
+            progress.stage(i, len(seeds))
+            res.runs.append(run_all(cfg.replace(seed=s)))
+    return res
+
+
+def repeat_json(cfg: RunConfig, seeds: Sequence[int]) -> dict[str, Any]:
+    """:func:`repeat` as its JSON document (what an executor sends back to a page)."""
+    return repeat(cfg, seeds).to_json()
+
+
+def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
+    """All seeds of a plain-MLP config as one model with a leading seed axis."""
+    import torch
+
+    from core import data as data_mod
+    from core import progress
+    from core.models import build
+    from core.registry import ACTIVATIONS, make_optimizer, saturated_count
+    from core.train import EVAL_MAX, _due, loss_function, resolve_device
+
+    device = resolve_device(cfg.device)
+    cfgs = [cfg.replace(seed=s) for s in seeds]
+    n_seeds, depth = len(cfgs), cfg.depth
+    gens = [torch.Generator().manual_seed(c.seed) for c in cfgs]    # as core.train._start
+    dss = [data_mod.load(c, device) for c in cfgs]
+    models = [build(c, ds.n_in, ds.n_out, g) for c, ds, g in zip(cfgs, dss, gens, strict=True)]
+    ds0 = dss[0]
+    lins = [[*m.hidden, m.out] for m in models]
+    # Stacked parameters, one leaf tensor per layer: W (S, out, in), b (S, out).
+    W = [torch.stack([lin[i].weight.detach() for lin in lins]).to(device).requires_grad_()
+         for i in range(depth + 1)]
+    B = [torch.stack([lin[i].bias.detach() for lin in lins]).to(device).requires_grad_()
+         for i in range(depth + 1)]
+    params = [t for pair in zip(W, B, strict=True) for t in pair]
+    opt = make_optimizer(cfg, params)
+    loss_fn = loss_function(cfg, ds0.task, ds0.n_out)
+    phi = ACTIVATIONS[cfg.activation]
+    x_train = torch.stack([d.x_train for d in dss])                  # (S, n, n_in)
+    y_train = torch.stack([d.y_train for d in dss])                  # (S, n) or (S, n, d)
+    x_test = torch.stack([d.x_test[:EVAL_MAX] for d in dss])
+    y_test = torch.stack([d.y_test[:EVAL_MAX] for d in dss])
+    n = x_train.shape[1]
+    bs = n if cfg.batch_size in (0, n) else cfg.batch_size
+    classification = ds0.task == "classification"
+    l2_scale = cfg.l2 / n
+    rows = torch.arange(n_seeds, device=device).unsqueeze(1)        # (S, 1)
+    perm: torch.Tensor | None = None
+    pos = n
+    results = [RunResult(config=c.to_dict(), device=str(device)) for c in cfgs]
+    alive = [True] * n_seeds
+    last_eval: int | None = None
+
+    def forward(x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        acts: list[torch.Tensor] = []
+        h = x                                                        # (S, b, n_in)
+        for i in range(depth):
+            z = torch.baddbmm(B[i].unsqueeze(1), h, W[i].transpose(1, 2))   # (S, b, width)
+            a = phi(z)
+            if keep:
+                acts.append(a.detach())
+            h = h + a if (cfg.residual and i > 0) else a
+        return torch.baddbmm(B[depth].unsqueeze(1), h, W[depth].transpose(1, 2)), acts
+
+    def batch_mean_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Sum over seeds of each seed's batch-mean loss: every loss is a batch mean, so
+        the loss of all rows at once times S is that sum (one op instead of S)."""
+        return loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])) * n_seeds
+
+    for step in range(cfg.steps + 1):
+        snap = regular = step % cfg.every == 0 or step == cfg.steps
+        ok = [True] * n_seeds
+        if bs == n:
+            xb, yb = x_train, y_train
+        else:
+            if pos + bs > n:
+                perm = torch.stack([torch.randperm(n, generator=g) for g in gens]).to(device)
+                pos = 0
+            assert perm is not None
+            idx = perm[:, pos:pos + bs]                                 # (S, bs)
+            pos += bs
+            xb, yb = x_train[rows, idx], y_train[rows, idx]
+        out, acts = forward(xb, snap)
+        loss = batch_mean_loss(out, yb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        wg = [w.grad for w in W]
+        bgr = [b.grad for b in B]
+        if l2_scale:
+            torch._foreach_add_(wg, W, alpha=l2_scale)
+        if not snap:
+            # As in core.train: NaN/inf anywhere in backward reaches the first layer's
+            # gradient, so one sum per seed sees a divergence; that step becomes a snapshot.
+            ok = torch.isfinite(wg[0].flatten(1).sum(1)).tolist()
+            if not all(o for o, a in zip(ok, alive, strict=True) if a):
+                # Only the seeds that broke get this extra snapshot (as their own run would).
+                snap = True
+                out, acts = forward(xb, True)
+                loss = batch_mean_loss(out, yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                wg, bgr = [w.grad for w in W], [b.grad for b in B]
+                if l2_scale:
+                    torch._foreach_add_(wg, W, alpha=l2_scale)
+        progress.step(step, cfg.steps)
+        if snap:
+            evaluate = not regular or _due(last_eval, step, cfg.eval_every, cfg.steps)
+            if evaluate and regular:
+                last_eval = step
+            stats = _measure(cfg, out, yb, W, B, acts, loss_fn, forward if evaluate else None,
+                             x_test, y_test, classification, opt.param_groups[0]["lr"],
+                             saturated_count)
+            for s in range(n_seeds):
+                if not alive[s] or not (regular or not ok[s]):
+                    continue
+                snap_s = _snapshot_of(stats, s, step, models[s].layer_names())
+                results[s].snapshots.append(snap_s)
+                if snap_s.diverged:
+                    alive[s] = False
+                    results[s].diverged_at = step
+                    results[s].diverged_layer = snap_s.diverged_layer
+        if step == cfg.steps or not any(alive):
+            break
+        if cfg.clip_value:
+            torch._foreach_clamp_min_(wg + bgr, -cfg.clip_value)
+            torch._foreach_clamp_max_(wg + bgr, cfg.clip_value)
+        if cfg.clip_norm:
+            sq = sum(g.pow(2).flatten(1).sum(1) for g in wg + bgr)    # (S,) per-seed norm^2
+            scale = (cfg.clip_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
+            for g in wg + bgr:
+                g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
+        opt.step()
+    return results
+
+
+def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classification,
+             lr, saturated_count) -> dict[str, np.ndarray]:
+    """Every seed's statistics of this step, moved to the host in one transfer."""
+    import torch
+
+    with torch.no_grad():
+        s = out.shape[0]
+        parts: dict[str, torch.Tensor] = {
+            "loss": torch.stack([loss_fn(out[i], yb[i]) for i in range(s)]),         # (S,)
+            "wg": torch.stack([w.grad.flatten(1).norm(dim=1) for w in W], 1),         # (S, L+1)
+            "bg": torch.stack([b.grad.norm(dim=1) for b in B], 1),
+            "wn": torch.stack([w.flatten(1).norm(dim=1) for w in W], 1),
+            "top": torch.stack([torch.nn.functional.pad(b.grad[:, :6],
+                                                        (0, max(0, 6 - b.shape[1])))
+                                for b in B], 1),                                      # (S, L+1, 6)
+        }
+        if classification:
+            parts["acc"] = (out.argmax(-1) == yb).float().mean(1)
+        if forward is not None and x_test.shape[1]:
+            tout, _ = forward(x_test, False)
+            parts["tloss"] = torch.stack([loss_fn(tout[i], y_test[i]) for i in range(s)])
+            if classification:
+                parts["tacc"] = (tout.argmax(-1) == y_test).float().mean(1)
+        A = torch.stack(acts, 1)                                      # (S, L, b, width)
+        n_el = A.shape[2] * A.shape[3]
+        A2 = A.reshape(A.shape[0] * A.shape[1], n_el)                 # (S*L, b*width)
+        mean = A2.sum(1) / n_el
+        parts["am"] = mean.view(s, -1)
+        parts["as"] = (torch.linalg.vector_norm(A2 - mean.unsqueeze(1), dim=1,
+                                                dtype=torch.float64)
+                       / math.sqrt(n_el)).to(mean.dtype).view(s, -1)
+        parts["sat"] = (saturated_count(cfg.activation, A2.clone()) / n_el).view(s, -1)
+        names = list(parts)
+        flat = torch.cat([parts[k].reshape(-1).to(torch.float64) for k in names]).cpu().numpy()
+    host: dict[str, np.ndarray] = {"lr": np.array(lr)}
+    i = 0
+    for k in names:
+        size = parts[k].numel()
+        host[k] = flat[i:i + size].reshape(tuple(parts[k].shape))
+        i += size
+    return host
+
+
+def _snapshot_of(v: dict[str, np.ndarray], s: int, step: int, names: list[str]) -> Snapshot:
+    """Seed ``s``'s Snapshot from the batched statistics (a light one: no histograms)."""
+    lr = float(v["lr"])
+    depth = v["am"].shape[1]
+    layers = []
+    for i, name in enumerate(names):
+        hidden = i < depth
+        wg, wn = float(v["wg"][s, i]), float(v["wn"][s, i])
+        width = v["top"].shape[2]
+        layers.append(LayerStats(
+            index=i + 1, name=name, weight_grad_norm=wg, bias_grad_norm=float(v["bg"][s, i]),
+            delta_norm=float(v["bg"][s, i]),
+            delta_top=[float(x) for x in v["top"][s, i][:width]],
+            activation_mean=float(v["am"][s, i]) if hidden else 0.0,
+            activation_std=float(v["as"][s, i]) if hidden else 0.0,
+            saturation=float(v["sat"][s, i]) if hidden else 0.0,
+            update_ratio=lr * wg / wn if wn > 0 else 0.0, weight_norm=wn))
+    loss = float(v["loss"][s])
+    finite = math.isfinite(loss) and all(math.isfinite(la.weight_grad_norm) for la in layers)
+    bad = None
+    if not finite:
+        bad = next((f"{la.name} (gradient)" for la in reversed(layers)
+                    if not math.isfinite(la.weight_grad_norm)), "output (loss)")
+    return Snapshot(
+        step=step, loss=loss,
+        train_accuracy=float(v["acc"][s]) if "acc" in v else None,
+        test_accuracy=float(v["tacc"][s]) if "tacc" in v else None,
+        test_loss=float(v["tloss"][s]) if "tloss" in v else None,
+        layers=layers, diverged=not finite, diverged_layer=bad,
+        message=None if finite else f"NaN/inf at step {step}, first in {bad}.")
+
+
+def _list(a: np.ndarray) -> list:
+    return [float(x) if math.isfinite(x) else None for x in np.asarray(a, dtype=np.float64)]
+
+
+__all__ = ["Band", "LAYER_KEYS", "MAX_SEEDS", "RUN_KEYS", "RepeatResult", "SeedSummary",
+           "batchable", "parse_seeds", "quartiles", "repeat", "repeat_json", "seeds_text",
+           "seed_table", "summarise"]
+
+
+def seed_table(res: RepeatResult, key: str = "delta_norm") -> str:
+    """The CLI's text summary: per layer, ``key`` at the first and the last common step
+    as median [q1, q3] across the seeds."""
+    summ = res.summary()
+    if not len(summ.steps):
+        return "no snapshots"
+    lines = [f"seeds {seeds_text(res.seeds)} ({len(res.seeds)} runs, "
+             f"{'batched' if res.batched else 'one after another'}): {key} median [q1, q3]",
+             f"{'layer':10s} {'step ' + str(summ.steps[0]):>30s} "
+             f"{'step ' + str(summ.steps[-1]):>30s}"]
+
+    def cell(b: Band, j: int) -> str:
+        return f"{b.median[j]:.3g} [{b.q1[j]:.3g}, {b.q3[j]:.3g}]"
+
+    for la in summ.layers:
+        lines.append(f"{la['name']:10s} {cell(la[key], 0):>30s} {cell(la[key], -1):>30s}")
+    loss = summ.runs["loss"]
+    lines.append(f"{'loss':10s} {cell(loss, 0):>30s} {cell(loss, -1):>30s}")
+    diverged = [s for s, r in zip(res.seeds, res.runs, strict=True) if r.diverged_at is not None]
+    if diverged:
+        lines.append(f"diverged: seeds {', '.join(map(str, diverged))}")
+    return "\n".join(lines)
