@@ -163,17 +163,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         res = run_all(cfg) if seeds is None else repeat(cfg, seeds)
     except ValueError as e:      # e.g. a forced device that is not there
         return _fail(str(e))
-    doc = json.dumps(res.to_json(), allow_nan=False)
-    if args.json == "-":
+    return write_document(json.dumps(res.to_json(), allow_nan=False), args.json,
+                          _summary(res) if seeds is None else seed_table(res))
+
+
+def write_document(doc: str, target: str | None, summary: str) -> int:
+    """The ``--json PATH|-`` contract of every command: the document on stdout (``-``), or
+    in PATH with the one-line ``summary`` on stderr, or only the summary on stdout. Returns
+    the exit code (2, with one line on stderr, when PATH cannot be written)."""
+    if target == "-":
         sys.stdout.write(doc + "\n")
-    elif args.json:
+    elif target:
         try:
-            Path(args.json).write_text(doc, encoding="utf-8")
+            Path(target).write_text(doc, encoding="utf-8")
         except OSError as e:
-            return _fail(f"--json: cannot write {args.json}: {e.strerror}")
-        print(_summary(res) if seeds is None else seed_table(res), file=sys.stderr)
+            return _fail(f"--json: cannot write {target}: {e.strerror}")
+        print(summary, file=sys.stderr)
     else:
-        print(_summary(res) if seeds is None else seed_table(res))
+        print(summary)
     return 0
 
 

@@ -16,7 +16,6 @@ import argparse
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -193,17 +192,7 @@ def main(args: argparse.Namespace) -> int:
         except (FileNotFoundError, ValueError) as e:    # e.g. the MNIST file is missing
             print(f"gradlab: error: {e}", file=sys.stderr)
             return 2
-    doc = json.dumps(phase_document(m, t), allow_nan=False)
-    if args.json == "-":
-        sys.stdout.write(doc + "\n")
-    elif args.json:
-        try:
-            Path(args.json).write_text(doc, encoding="utf-8")
-        except OSError as e:
-            print(f"gradlab: error: --json: cannot write {args.json}: {e.strerror}",
-                  file=sys.stderr)
-            return 2
-        print(_summary(m, t), file=sys.stderr)
-    else:
-        print(_summary(m, t))
-    return 0
+    from core.cli import write_document
+
+    return write_document(json.dumps(phase_document(m, t), allow_nan=False), args.json,
+                          _summary(m, t))
