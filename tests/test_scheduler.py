@@ -88,6 +88,41 @@ def test_a_late_run_starts_at_once_and_does_not_starve_others() -> None:
     assert _last_step(inbox, "a", 1) > before, "the older run kept moving"
 
 
+def test_a_burst_of_runs_all_move_within_the_first_round() -> None:
+    """A class pressing Play at once: each of 30 runs added together gets its first turn in
+    the first 30 turns, in the order they came. (Placing each joiner one turn *ahead* of
+    the least-served stacked their credit: the first of 30 waited ~13 s of executor time.)"""
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    n = 30
+    for i in range(n):
+        s.handle(f"c{i}", ("run", 1, {"cfg": TINY, "play": True}))
+    order = []
+    for _ in range(n):
+        assert s.run_turn()
+        order.append(next(c for c in (f"c{i}" for i in range(n))
+                          if c not in order and inbox.of(c, "snap", 1)))
+    assert order == [f"c{i}" for i in range(n)], order
+    assert all(_last_step(inbox, f"c{i}", 1) > 0 for i in range(n))
+
+
+def test_a_run_that_joins_a_busy_executor_waits_at_most_one_round() -> None:
+    """Ten runs have trained for a while; a new one gets the very next turn, and after one
+    more round it is level with them, not owed their past (nor owing it)."""
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    for i in range(10):
+        s.handle(f"c{i}", ("run", 1, {"cfg": TINY, "play": True}))
+    _turns(s, 0.5)
+    s.handle("late", ("run", 1, {"cfg": TINY, "play": True}))
+    assert s.run_turn()
+    assert inbox.of("late", "snap", 1), "the new run got the very next turn"
+    for _ in range(30):
+        s.run_turn()
+    served = sorted(j.served for j in s.jobs.values())
+    assert served[-1] - served[0] < 0.05, served
+
+
 def test_a_failing_run_ends_with_its_message_and_the_others_go_on() -> None:
     inbox = Inbox()
     s = Scheduler(inbox, turn_s=0.01)
