@@ -291,8 +291,9 @@ def test_a_client_that_stops_reading_does_not_stop_the_others(tmp_path: Path) ->
             while time.monotonic() < end:
                 if y.poll(0.05):
                     msg = y.recv()
-                    if msg[0] == "snap":
-                        out.append(msg[2].step)
+                    for m in (msg[1] if msg[0] == "batch" else [msg]):
+                        if m[0] == "snap":
+                            out.append(m[2].step)
             return out
 
         end = time.monotonic() + 10.0   # until X's unread snapshots fill its socket
@@ -309,3 +310,50 @@ def test_a_client_that_stops_reading_does_not_stop_the_others(tmp_path: Path) ->
         ex._stop = True              # the loop ends its turn, then the scheduler closes
         loop.join(timeout=10)
         ex.close()
+
+
+def test_what_waits_for_a_slow_reader_goes_out_in_one_batch_in_order() -> None:
+    """While a send is under way, the snapshots produced meanwhile wait and then go out as
+    one ``("batch", ...)`` message, in order; the page side hands each to its job in that
+    order. (One message per snapshot made a web process whose page scripts hog its
+    interpreter lock fall further and further behind.)"""
+    import threading
+
+    from app.live.executor import Outbox
+    from app.live.pool import Link
+
+    gate = threading.Event()
+
+    class SlowConn:
+        def __init__(self) -> None:
+            self.sent: list[tuple] = []
+
+        def send(self, msg: tuple) -> None:
+            gate.wait(5)
+            self.sent.append(msg)
+
+    conn = SlowConn()
+    box = Outbox(conn, on_dead=lambda c: None)  # type: ignore[arg-type]
+    box.put(("snap", 1, 0, None))               # taken at once; its send waits on the gate
+    time.sleep(0.2)
+    for i in range(1, 101):
+        box.put(("snap", 1 + i % 2, i, None))
+    box.put(("load", 0, 3))
+    gate.set()
+    end = time.monotonic() + 5
+    while box.sent < 102 and time.monotonic() < end:
+        time.sleep(0.01)
+    assert box.sent == 102
+    assert len(conn.sent) == 2 and conn.sent[1][0] == "batch", [m[0] for m in conn.sent]
+    assert [m[2] for m in conn.sent[1][1][:-1]] == list(range(1, 101))
+    box.close()
+
+    link = Link(0, "unused", b"k")
+    got: dict[int, list[int]] = {1: [], 2: []}
+    link.handlers[1] = lambda m: got[1].append(m[2])
+    link.handlers[2] = lambda m: got[2].append(m[2])
+    for msg in conn.sent:
+        for m in (msg[1] if msg[0] == "batch" else [msg]):
+            link._dispatch(m)
+    assert got[1] == [0] + list(range(2, 101, 2)) and got[2] == list(range(1, 101, 2))
+    assert link.load == 3

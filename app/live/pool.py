@@ -106,16 +106,24 @@ class Link:
             except Exception:  # noqa: BLE001 - an unpicklable message: skip it, keep the link
                 _LOG.exception("executor %d sent an unreadable message", self.index)
                 continue
-            if msg[0] == "load":
-                self.load = msg[2]
-                continue
-            final = msg[0] in ("end", "result")      # the job's last message
-            handler = self.handlers.pop(msg[1], None) if final else self.handlers.get(msg[1])
-            if handler is not None:
-                try:
-                    handler(msg)
-                except Exception:  # noqa: BLE001 - one session's bug must not stop the rest
-                    _LOG.exception("job %s handler failed", msg[1])
+            if msg[0] == "batch":               # what waited at the executor, in order
+                for m in msg[1]:
+                    self._dispatch(m)
+            else:
+                self._dispatch(msg)
+
+    def _dispatch(self, msg: tuple) -> None:
+        """Hand one executor message to the job it names (or take its load figure)."""
+        if msg[0] == "load":
+            self.load = msg[2]
+            return
+        final = msg[0] in ("end", "result")      # the job's last message
+        handler = self.handlers.pop(msg[1], None) if final else self.handlers.get(msg[1])
+        if handler is not None:
+            try:
+                handler(msg)
+            except Exception:  # noqa: BLE001 - one session's bug must not stop the rest
+                _LOG.exception("job %s handler failed", msg[1])
 
     def _lost(self, conn: Connection) -> None:
         with self._lock:
