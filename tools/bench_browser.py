@@ -53,17 +53,23 @@ _STEP_JS = """() => {
   return null; }"""
 
 
-#: How many times the gradient-bar chart was redrawn in place (app.stream_chart counts).
-_BARS_JS = """() => {
+#: In the page: when the gradient bars last finished drawing (performance.now(), ms).
+_BARS_AT_JS = """() => {
   for (const gd of document.querySelectorAll('.gl-stream-chart')) {
-    if (gd.layout && gd.layout.uirevision === 'gradient_bars') return gd.__glUpdates || 0;
+    if (gd.layout && gd.layout.uirevision === 'gradient_bars') return gd.__glUpdatedAt || 0;
   }
   return -1; }"""
+#: Records the moment of the next click on Play in the page's own clock.
+_ARM_CLICK_JS = """(sel) => { window.__glClickAt = null;
+  document.querySelector(sel).addEventListener('click',
+    () => { window.__glClickAt = performance.now(); }, {once: true, capture: true}); }"""
 
 
 def _click_to_chart(page, clicks: int = 5) -> list[float]:
-    """Seconds from a click on Play to the gradient bars' first redraw, ``clicks`` times,
-    each from a reset, settled page (what a student sees after pressing Play)."""
+    """Seconds from a click on Play to the end of the gradient bars' first redraw after it,
+    ``clicks`` times, each from a reset, settled page (what a student sees after pressing
+    Play). Both moments are read from the page's own clock: timing it from here would add
+    however long the browser's busy main thread takes to answer Playwright."""
     out = []
     button = {k: page.locator(f".st-key-pg_{k} button").first for k in ("play", "pause", "reset")}
     for _ in range(clicks):
@@ -73,12 +79,12 @@ def _click_to_chart(page, clicks: int = 5) -> list[float]:
         page.wait_for_function("b => !b.disabled", arg=button["play"].element_handle(),
                                timeout=30_000)
         page.wait_for_timeout(1500)                     # the step-0 picture drawn, quiet
-        before = page.evaluate(_BARS_JS)
-        t0 = time.perf_counter()
+        page.evaluate(_ARM_CLICK_JS, ".st-key-pg_play button")
         button["play"].click()
-        page.wait_for_function(f"n => ({_BARS_JS})() > n", arg=before, polling=10,
-                               timeout=30_000)
-        out.append(time.perf_counter() - t0)
+        page.wait_for_function(
+            f"() => window.__glClickAt !== null && ({_BARS_AT_JS})() > window.__glClickAt",
+            polling=10, timeout=30_000)
+        out.append(page.evaluate(f"() => (({_BARS_AT_JS})() - window.__glClickAt) / 1000"))
         page.wait_for_timeout(500)
     if button["pause"].is_enabled():
         button["pause"].click()

@@ -181,9 +181,10 @@ async def ws_session(i: int, port: int, plan: Plan, args: argparse.Namespace,
         result.errors.append(f"{type(e).__name__}: {first_line}")
     _finish(result, counter, _seen(s))
     result.fragment_reruns = s.fragment_reruns_sent
-    if s.trace and (result.play_to_first_step or 0.0) > SLOW_FIRST_STEP_S:
+    first = result.play_to_first_step
+    if s.trace and (first is None or first > SLOW_FIRST_STEP_S):   # slow, or never
         t0 = s.trace[0][0]
-        end = t0 + result.play_to_first_step + 1.0
+        end = t0 + first + 1.0 if first is not None else float("inf")
         result.trace = [f"+{t - t0:.2f} {e}" for t, e in s.trace if t <= end]
     log(f"session {i} (ws): done, {result.plays} plays, {result.steps} steps, {result.errors}")
     return s
