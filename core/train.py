@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -98,7 +99,7 @@ class _Spectra:
         self.step: int | None = None
         self.weights: list[np.ndarray | None] = []
         self.jlog: np.ndarray | None = None
-        self.workspace: dict[str, torch.Tensor] = {}     # probes' scratch tensors, reused
+        self.workspace: dict[str, Any] = {}     # probes' scratch tensors and plan, reused
 
 
 @dataclass
@@ -282,7 +283,7 @@ def run(cfg: RunConfig, control: RunControl | None = None, *,
             yield snap
 
 
-def _due(last: int | None, step: int, every_n: int, final_step: int) -> bool:
+def due(last: int | None, step: int, every_n: int, final_step: int) -> bool:
     """A slow statistic (spectra, test metrics) is measured at the first snapshot, at the
     last step, and at the first snapshot of every block of ``every_n`` steps (0: always)."""
     if last is None or every_n == 0 or step == final_step:
@@ -294,10 +295,10 @@ def _snapshot(r: _Run, *, taps: Taps, out: torch.Tensor, yb: torch.Tensor,
               loss: torch.Tensor, lr: float, step: int, finite: bool,
               grad_norms: dict[int, torch.Tensor] | None) -> Snapshot:
     """Measure step ``step`` (after backward, before the update). Spectra and the test set
-    follow their own cadences (``_due``); on NaN/inf the test set is always evaluated."""
+    follow their own cadences (``due``); on NaN/inf the test set is always evaluated."""
     cfg, model, spec = r.cfg, r.model, r.spec
-    fresh = finite and _due(spec.step, step, cfg.spectrum_every, cfg.steps)
-    evaluate = not finite or _due(r.last_eval, step, cfg.eval_every, cfg.steps)
+    fresh = finite and due(spec.step, step, cfg.spectrum_every, cfg.steps)
+    evaluate = not finite or due(r.last_eval, step, cfg.eval_every, cfg.steps)
     if evaluate:
         r.last_eval = step
     extra: dict[str, torch.Tensor] = {"loss": loss.detach()}
@@ -370,5 +371,5 @@ def run_all(cfg: RunConfig) -> RunResult:
     return res
 
 
-__all__ = ["EVAL_MAX", "LossFn", "Probe", "RunControl", "loss_function", "resolve_device",
+__all__ = ["EVAL_MAX", "LossFn", "Probe", "RunControl", "due", "loss_function", "resolve_device",
            "run", "run_all", "steps"]

@@ -119,6 +119,10 @@ def test_gpu_check_quick_cpu_run_writes_one_sane_document(tmp_path, monkeypatch)
             assert row[key] is not None and row[key] > 0, (name, key, row)
         # instrumentation costs something, never makes a run faster by 2x
         assert row["cpu_on"] < 2 * row["cpu_off"], (name, row)
+    bare = doc["bare"]
+    assert bare["clock"] == "cpu" and bare["details"]["restarts"] == 0
+    for key in ("plain_over_bare", "instrumented_over_bare"):
+        assert 0.2 < bare[key] < 5.0, bare                # a ratio of two real timings
     assert "CUDA" in doc["capture"]["skipped"]
     conc = doc["concurrency"]
     assert set(conc["levels"]) <= {"1", "2"} and conc["levels"]["1"]["failed"] == 0
@@ -196,3 +200,11 @@ def test_bench_steps_run_on_the_device_asked_for(monkeypatch) -> None:
     assert bench_steps.use_device("cpu") == "cpu" == bench_steps.bench_device()
     cfg = bench_steps._config(3, 8, 16, 1, bench_steps.Sizes.pick(quick=True))
     assert cfg.device == "cpu"
+
+
+def test_gpu_check_counts_a_pytest_run_cut_short() -> None:
+    """A tests section past its budget still says how far it got (pytest -q's progress)."""
+    out = b"....F..s    [ 40%]\n..E.x\n_____ test_a _____\nE   assert 1 == 2\n"
+    assert gpu_check.progress_counts(out) == {"passed": 9, "failed": 1, "errors": 1,
+                                              "skipped": 1, "xfailed": 1, "xpassed": 0}
+    assert gpu_check.progress_counts(None)["passed"] == 0

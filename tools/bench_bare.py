@@ -30,3 +30,31 @@ def measure(sizes: Sizes) -> dict[str, Any]:
     return {**{k: r[k] for k in KEYS},
             "details": {"ms": r["ms"], "steps_per_block": r["steps_per_block"],
                         "restarts": r["restarts"]}}
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """``python -m tools.bench_bare [--device D] [--quick]``: this section alone (one torch
+    thread, the clock ``make bench`` uses), its figures printed as JSON."""
+    import argparse
+    import json
+
+    import torch
+
+    from core.train import resolve_device
+    from tools.bench_steps import use_clock, use_device
+
+    ap = argparse.ArgumentParser(prog="python -m tools.bench_bare",
+                                 description="The engine against a bare PyTorch loop.")
+    ap.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    ap.add_argument("--quick", action="store_true", help="the bench's --quick sizes")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    dev = use_device(a.device)
+    clock = use_clock(resolve_device(dev))
+    r = measure(Sizes.pick(a.quick))
+    print(json.dumps({"device": dev, "clock": clock, **r}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(cli())

@@ -8,8 +8,9 @@ run cut short still leaves what it measured. Sections (each may be ``{"skipped":
 ``{"error": why}``; the others still run):
 
 - ``tests``: the core tests (tests/test_core.py, tests/test_core_formulas.py,
-  tests/test_device_check.py) with ``--device D``: counts and the failing test ids. On a
-  GPU machine ``device="auto"`` configs already pick cuda, so every core test runs there.
+  tests/test_device_check.py, tests/test_overhead_probes.py) with ``--device D``: counts
+  and the failing test ids. On a GPU machine ``device="auto"`` configs already pick cuda,
+  so every core test runs there.
 - ``agreement``: the same configs on the device and on the CPU: the first snapshot's
   ``delta_norm`` per layer (max relative difference, tolerance ``TOL``), the Jacobian's log
   singular values (max absolute difference, nats) and the loss after 20 SGD steps.
@@ -17,6 +18,10 @@ run cut short still leaves what it measured. Sections (each may be ``{"skipped":
   as a hosted executor runs), for the default config, depth 1000 and two wide configs,
   instrumentation off (``every`` = 100000) and on (the page's cadence: a snapshot every 10
   steps, test metrics every 10, spectra every 100).
+- ``bare``: ``make bench``'s bare section on the device: the engine's step against a bare
+  ``nn.Sequential`` + SGD loop of the AIVN demo's 7 x 10 sigmoid net (batch 32),
+  uninstrumented (``plain_over_bare``) and at the page's cadence
+  (``instrumented_over_bare``), on the wall clock on a GPU, the CPU clock on a CPU.
 - ``capture``: on CUDA only, the small net's plain step (forward, loss, backward, SGD
   update, the per-step NaN check) captured in a CUDA graph and replayed, against the
   engine's own step: the gain and whether the captured step reproduces the engine's numbers.
@@ -47,7 +52,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TOTAL_BUDGET_S = 450.0          # the whole check; gpu_check.sh kills it at 470 s
-QUICK_BUDGET_S = 60.0
+QUICK_BUDGET_S = 300.0         # --quick: a CPU test run, on a box others may load
 #: Stated tolerances of device-vs-CPU agreement (float32 kernels differ in summation order).
 TOL = {
     "delta_norm_rel": 1e-4,         # first snapshot, every layer
@@ -56,7 +61,7 @@ TOL = {
 }
 MIN_STEPS_PER_S = 100.0             # what one live run needs on the page
 TEST_FILES = ("tests/test_core.py", "tests/test_core_formulas.py",
-              "tests/test_device_check.py")
+              "tests/test_device_check.py", "tests/test_overhead_probes.py")
 
 #: Config fields of the timed shapes (on top of RunConfig's defaults: tanh 6 x 64, batch 64,
 #: spiral data). quick: the smaller stand-ins used on CPU.
@@ -110,8 +115,9 @@ def check_tests(device: str, budget_s: float) -> dict[str, Any]:
         try:
             proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
                                   timeout=max(10.0, budget_s))
-        except subprocess.TimeoutExpired:
-            return {"error": f"pytest ran past {budget_s:.0f} s", "files": list(TEST_FILES)}
+        except subprocess.TimeoutExpired as e:
+            return {"error": f"pytest ran past {budget_s:.0f} s", "files": list(TEST_FILES),
+                    "before_the_cut": progress_counts(e.stdout)}
         res: dict[str, Any] = {"files": list(TEST_FILES), "exit_code": proc.returncode,
                                "seconds": round(time.perf_counter() - t0, 1)}
         if not xml.is_file():
@@ -127,6 +133,17 @@ def check_tests(device: str, budget_s: float) -> dict[str, Any]:
                              if c.find("failure") is not None or c.find("error") is not None][:30]
         res["ok"] = proc.returncode == 0
         return res
+
+
+def progress_counts(out: str | bytes | None) -> dict[str, int]:
+    """Outcomes so far from ``pytest -q``'s progress characters (. F E s x X), for a run
+    cut short before it wrote its junit XML."""
+    text = out.decode(errors="replace") if isinstance(out, bytes) else (out or "")
+    heads = (line.split(" [")[0].strip() for line in text.splitlines())
+    marks = "".join(h for h in heads if h and set(h) <= set(".FEsxX"))
+    return {"passed": marks.count("."), "failed": marks.count("F"),
+            "errors": marks.count("E"), "skipped": marks.count("s"),
+            "xfailed": marks.count("x"), "xpassed": marks.count("X")}
 
 
 def _first_snapshot(device: str, kw: dict[str, Any], steps: int = 0):
@@ -207,6 +224,25 @@ def check_speed(device: str, quick: bool, deadline: float) -> dict[str, Any]:
                 row[f"device_over_cpu_{inst}"] = row[f"{device}_{inst}"] / row[f"cpu_{inst}"]
         res["configs"][name] = row
     return res
+
+
+def check_bare(device: str, quick: bool) -> dict[str, Any]:
+    """tools/bench_bare's figures on ``device`` (one torch thread, the bench's clock)."""
+    import torch
+
+    from core.train import resolve_device
+    from tools import bench_bare
+    from tools.bench_steps import Sizes, use_clock, use_device
+
+    torch.set_num_threads(1)
+    use_device(device)
+    clock = use_clock(resolve_device(device))
+    try:
+        r = bench_bare.measure(Sizes.pick(quick))
+    finally:
+        use_device("auto")
+    return {"clock": clock, "targets": {k: f"{op} {v}" for k, (op, v)
+                                        in bench_bare.TARGETS.items()}, **r}
 
 
 def check_capture(device: str, quick: bool) -> dict[str, Any]:
@@ -442,8 +478,13 @@ def main(argv: list[str] | None = None) -> int:
     if a.worker:
         worker(a.device, a.seconds)
         return 0
+    import torch
+
     from core.train import resolve_device
 
+    # One torch thread, as a hosted executor runs: the CPU sides of the agreement and speed
+    # sections are small nets, which extra threads only slow down on a shared machine.
+    torch.set_num_threads(1)
     try:
         device = resolve_device(a.device).type
     except ValueError as e:
@@ -474,6 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     section("agreement", lambda: check_agreement(device, a.quick))
     speed_end = time.perf_counter() + left(0.5)
     section("speed", lambda: check_speed(device, a.quick, speed_end))
+    section("bare", lambda: check_bare(device, a.quick))
     section("capture", lambda: check_capture(device, a.quick))
     section("concurrency", lambda: check_concurrency(device, a.quick, deadline))
     doc["complete"] = True
