@@ -9,7 +9,7 @@ axis, each seed keeps its own data, initialisation and batch order (the same
 ``torch.Generator`` draws as :func:`core.train.run`), and one ``baddbmm`` per layer does all
 N forward passes. The optimisers are element-wise, so one optimiser over the stacked
 tensors updates each seed exactly as its own run would; the global-norm clip is taken per
-seed. Small nets cost dispatch overhead, not flops, so N seeds cost about one run. Other
+seed. A small net's step is mostly dispatch overhead, which the batch pays once. Other
 configs run seed after seed through :func:`core.train.run_all`.
 
 Batched snapshots are *light* (the scalar statistics per layer, no histograms or spectra),
@@ -212,7 +212,7 @@ def repeat(cfg: RunConfig, seeds: Sequence[int], *, batched: bool | None = None
     use = ok if batched is None else batched
     res = RepeatResult(config=cfg.replace(seed=seeds[0]).to_dict(), seeds=seeds, batched=use)
     if use:
-        res.runs = _batched_runs(cfg, seeds)
+        res.runs = _batched_group(cfg, seeds)
     else:
         from core import progress
         from core.train import run_all
@@ -228,17 +228,18 @@ def repeat_json(cfg: RunConfig, seeds: Sequence[int]) -> dict[str, Any]:
     return repeat(cfg, seeds).to_json()
 
 
-def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
-    """All seeds of a plain-MLP config as one model with a leading seed axis."""
+def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
+    """The seeds of a plain-MLP config as ONE model with a leading seed axis."""
     import torch
 
     from core import data as data_mod
     from core import progress
+    from core import train as train_mod
     from core.models import build
     from core.registry import ACTIVATIONS, make_optimizer, saturated_count
-    from core.train import EVAL_MAX, _due, loss_function, resolve_device
 
-    device = resolve_device(cfg.device)
+    due = getattr(train_mod, "due", None) or train_mod._due
+    device = train_mod.resolve_device(cfg.device)
     cfgs = [cfg.replace(seed=s) for s in seeds]
     n_seeds, depth = len(cfgs), cfg.depth
     gens = [torch.Generator().manual_seed(c.seed) for c in cfgs]    # as core.train._start
@@ -246,19 +247,20 @@ def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
     models = [build(c, ds.n_in, ds.n_out, g) for c, ds, g in zip(cfgs, dss, gens, strict=True)]
     ds0 = dss[0]
     lins = [[*m.hidden, m.out] for m in models]
-    # Stacked parameters, one leaf tensor per layer: W (S, out, in), b (S, out).
-    W = [torch.stack([lin[i].weight.detach() for lin in lins]).to(device).requires_grad_()
-         for i in range(depth + 1)]
-    B = [torch.stack([lin[i].bias.detach() for lin in lins]).to(device).requires_grad_()
-         for i in range(depth + 1)]
+    # Stacked parameters, one leaf tensor per layer, laid out for baddbmm without a
+    # transpose: W (S, in, out) = each seed's weight transposed, b (S, 1, out).
+    W = [torch.stack([lin[i].weight.detach().t() for lin in lins]).contiguous().to(device)
+         .requires_grad_() for i in range(depth + 1)]
+    B = [torch.stack([lin[i].bias.detach() for lin in lins]).unsqueeze(1).to(device)
+         .requires_grad_() for i in range(depth + 1)]
     params = [t for pair in zip(W, B, strict=True) for t in pair]
     opt = make_optimizer(cfg, params)
-    loss_fn = loss_function(cfg, ds0.task, ds0.n_out)
+    loss_fn = train_mod.loss_function(cfg, ds0.task, ds0.n_out)
     phi = ACTIVATIONS[cfg.activation]
     x_train = torch.stack([d.x_train for d in dss])                  # (S, n, n_in)
     y_train = torch.stack([d.y_train for d in dss])                  # (S, n) or (S, n, d)
-    x_test = torch.stack([d.x_test[:EVAL_MAX] for d in dss])
-    y_test = torch.stack([d.y_test[:EVAL_MAX] for d in dss])
+    x_test = torch.stack([d.x_test[:train_mod.EVAL_MAX] for d in dss])
+    y_test = torch.stack([d.y_test[:train_mod.EVAL_MAX] for d in dss])
     n = x_train.shape[1]
     bs = n if cfg.batch_size in (0, n) else cfg.batch_size
     classification = ds0.task == "classification"
@@ -267,24 +269,32 @@ def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
     perm: torch.Tensor | None = None
     pos = n
     results = [RunResult(config=c.to_dict(), device=str(device)) for c in cfgs]
+    names = [m.layer_names() for m in models]
     alive = [True] * n_seeds
     last_eval: int | None = None
+    residual = cfg.residual
 
     def forward(x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         acts: list[torch.Tensor] = []
         h = x                                                        # (S, b, n_in)
         for i in range(depth):
-            z = torch.baddbmm(B[i].unsqueeze(1), h, W[i].transpose(1, 2))   # (S, b, width)
-            a = phi(z)
+            a = phi(torch.baddbmm(B[i], h, W[i]))                   # (S, b, width)
             if keep:
                 acts.append(a.detach())
-            h = h + a if (cfg.residual and i > 0) else a
-        return torch.baddbmm(B[depth].unsqueeze(1), h, W[depth].transpose(1, 2)), acts
+            h = h + a if (residual and i > 0) else a
+        return torch.baddbmm(B[depth], h, W[depth]), acts
 
-    def batch_mean_loss(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def backward(out: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
         """Sum over seeds of each seed's batch-mean loss: every loss is a batch mean, so
         the loss of all rows at once times S is that sum (one op instead of S)."""
-        return loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])) * n_seeds
+        loss = loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])) * n_seeds
+        for t in params:
+            t.grad = None
+        loss.backward()
+        wg, bgr = [w.grad for w in W], [b.grad for b in B]
+        if l2_scale:
+            torch._foreach_add_(wg, W, alpha=l2_scale)
+        return wg, bgr
 
     for step in range(cfg.steps + 1):
         snap = regular = step % cfg.every == 0 or step == cfg.steps
@@ -300,30 +310,19 @@ def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
             pos += bs
             xb, yb = x_train[rows, idx], y_train[rows, idx]
         out, acts = forward(xb, snap)
-        loss = batch_mean_loss(out, yb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        wg = [w.grad for w in W]
-        bgr = [b.grad for b in B]
-        if l2_scale:
-            torch._foreach_add_(wg, W, alpha=l2_scale)
-        if not snap:
-            # As in core.train: NaN/inf anywhere in backward reaches the first layer's
-            # gradient, so one sum per seed sees a divergence; that step becomes a snapshot.
+        wg, bgr = backward(out, yb)
+        # As in core.train: NaN/inf anywhere in backward reaches the first layer's
+        # gradient, so one sum sees a divergence (per seed only when there is one).
+        if not snap and not bool(torch.isfinite(wg[0].sum())):
             ok = torch.isfinite(wg[0].flatten(1).sum(1)).tolist()
             if not all(o for o, a in zip(ok, alive, strict=True) if a):
                 # Only the seeds that broke get this extra snapshot (as their own run would).
                 snap = True
                 out, acts = forward(xb, True)
-                loss = batch_mean_loss(out, yb)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                wg, bgr = [w.grad for w in W], [b.grad for b in B]
-                if l2_scale:
-                    torch._foreach_add_(wg, W, alpha=l2_scale)
+                wg, bgr = backward(out, yb)
         progress.step(step, cfg.steps)
         if snap:
-            evaluate = not regular or _due(last_eval, step, cfg.eval_every, cfg.steps)
+            evaluate = not regular or due(last_eval, step, cfg.eval_every, cfg.steps)
             if evaluate and regular:
                 last_eval = step
             stats = _measure(cfg, out, yb, W, B, acts, loss_fn, forward if evaluate else None,
@@ -332,7 +331,7 @@ def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
             for s in range(n_seeds):
                 if not alive[s] or not (regular or not ok[s]):
                     continue
-                snap_s = _snapshot_of(stats, s, step, models[s].layer_names())
+                snap_s = _snapshot_of(stats, s, step, names[s])
                 results[s].snapshots.append(snap_s)
                 if snap_s.diverged:
                     alive[s] = False
@@ -353,8 +352,9 @@ def _batched_runs(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
 
 
 def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classification,
-             lr, saturated_count) -> dict[str, np.ndarray]:
-    """Every seed's statistics of this step, moved to the host in one transfer."""
+             lr, saturated_count) -> dict[str, list]:
+    """Every seed's statistics of this step, moved to the host in one transfer, as nested
+    lists (seed first)."""
     import torch
 
     with torch.no_grad():
@@ -362,10 +362,10 @@ def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classif
         parts: dict[str, torch.Tensor] = {
             "loss": torch.stack([loss_fn(out[i], yb[i]) for i in range(s)]),         # (S,)
             "wg": torch.stack([w.grad.flatten(1).norm(dim=1) for w in W], 1),         # (S, L+1)
-            "bg": torch.stack([b.grad.norm(dim=1) for b in B], 1),
+            "bg": torch.stack([b.grad.flatten(1).norm(dim=1) for b in B], 1),
             "wn": torch.stack([w.flatten(1).norm(dim=1) for w in W], 1),
-            "top": torch.stack([torch.nn.functional.pad(b.grad[:, :6],
-                                                        (0, max(0, 6 - b.shape[1])))
+            "top": torch.stack([torch.nn.functional.pad(b.grad[:, 0, :6],
+                                                        (0, max(0, 6 - b.shape[2])))
                                 for b in B], 1),                                      # (S, L+1, 6)
         }
         if classification:
@@ -384,45 +384,46 @@ def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classif
                                                 dtype=torch.float64)
                        / math.sqrt(n_el)).to(mean.dtype).view(s, -1)
         parts["sat"] = (saturated_count(cfg.activation, A2.clone()) / n_el).view(s, -1)
-        names = list(parts)
-        flat = torch.cat([parts[k].reshape(-1).to(torch.float64) for k in names]).cpu().numpy()
-    host: dict[str, np.ndarray] = {"lr": np.array(lr)}
+        keys = list(parts)
+        flat = torch.cat([parts[k].reshape(-1).to(torch.float64) for k in keys]).cpu().numpy()
+    host: dict[str, list] = {"lr": [float(lr)],
+                             "top_k": [min(6, int(b.shape[2])) for b in B]}   # as run()
     i = 0
-    for k in names:
+    for k in keys:
         size = parts[k].numel()
-        host[k] = flat[i:i + size].reshape(tuple(parts[k].shape))
+        host[k] = flat[i:i + size].reshape(tuple(parts[k].shape)).tolist()
         i += size
     return host
 
 
-def _snapshot_of(v: dict[str, np.ndarray], s: int, step: int, names: list[str]) -> Snapshot:
+def _snapshot_of(v: dict[str, list], s: int, step: int, names: list[str]) -> Snapshot:
     """Seed ``s``'s Snapshot from the batched statistics (a light one: no histograms)."""
-    lr = float(v["lr"])
-    depth = v["am"].shape[1]
+    lr = v["lr"][0]
+    am, sd, sat = v["am"][s], v["as"][s], v["sat"][s]
+    wgs, bgs, wns, tops = v["wg"][s], v["bg"][s], v["wn"][s], v["top"][s]
+    depth = len(am)
     layers = []
     for i, name in enumerate(names):
         hidden = i < depth
-        wg, wn = float(v["wg"][s, i]), float(v["wn"][s, i])
-        width = v["top"].shape[2]
+        wg, wn = wgs[i], wns[i]
         layers.append(LayerStats(
-            index=i + 1, name=name, weight_grad_norm=wg, bias_grad_norm=float(v["bg"][s, i]),
-            delta_norm=float(v["bg"][s, i]),
-            delta_top=[float(x) for x in v["top"][s, i][:width]],
-            activation_mean=float(v["am"][s, i]) if hidden else 0.0,
-            activation_std=float(v["as"][s, i]) if hidden else 0.0,
-            saturation=float(v["sat"][s, i]) if hidden else 0.0,
+            index=i + 1, name=name, weight_grad_norm=wg, bias_grad_norm=bgs[i],
+            delta_norm=bgs[i], delta_top=tops[i][:v["top_k"][i]],
+            activation_mean=am[i] if hidden else 0.0,
+            activation_std=sd[i] if hidden else 0.0,
+            saturation=sat[i] if hidden else 0.0,
             update_ratio=lr * wg / wn if wn > 0 else 0.0, weight_norm=wn))
-    loss = float(v["loss"][s])
-    finite = math.isfinite(loss) and all(math.isfinite(la.weight_grad_norm) for la in layers)
+    loss = v["loss"][s]
+    finite = math.isfinite(loss) and all(math.isfinite(x) for x in wgs)
     bad = None
     if not finite:
         bad = next((f"{la.name} (gradient)" for la in reversed(layers)
                     if not math.isfinite(la.weight_grad_norm)), "output (loss)")
     return Snapshot(
         step=step, loss=loss,
-        train_accuracy=float(v["acc"][s]) if "acc" in v else None,
-        test_accuracy=float(v["tacc"][s]) if "tacc" in v else None,
-        test_loss=float(v["tloss"][s]) if "tloss" in v else None,
+        train_accuracy=v["acc"][s] if "acc" in v else None,
+        test_accuracy=v["tacc"][s] if "tacc" in v else None,
+        test_loss=v["tloss"][s] if "tloss" in v else None,
         layers=layers, diverged=not finite, diverged_layer=bad,
         message=None if finite else f"NaN/inf at step {step}, first in {bad}.")
 

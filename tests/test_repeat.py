@@ -68,6 +68,10 @@ def test_batched_equals_one_run_per_seed(changes):
                 for k in LAYER_KEYS:
                     assert getattr(lg, k) == pytest.approx(getattr(lw, k), rel=RTOL,
                                                            abs=1e-12), (k, lg.name)
+                # entries of the mean dC/db: to rounding relative to the layer's norm
+                assert len(lg.delta_top) == len(lw.delta_top)
+                assert lg.delta_top == pytest.approx(lw.delta_top, rel=RTOL,
+                                                     abs=RTOL * lw.delta_norm + 1e-12)
 
 
 def test_batched_divergence_stops_only_that_seed():

@@ -1,13 +1,15 @@
 """Bench section: Repeat x 5 over seeds (core/repeat.py, one batched model) against one run.
 
 ``repeat5_over_one_run``: wall time of ``core.repeat.repeat(default config, seeds 0-4)``
-over wall time of ``core.train.run_all(default config)``, timed in alternating blocks
-(one A B B A ... pattern, the median of the per-rep ratios), one torch thread. Goal: <= 2.5
-(five seeds for the price of 2.5 runs; run seed after seed it would be 5).
+over wall time of ``core.train.run_all(default config)``, both on one torch thread (as a
+hosted executor runs them), timed in alternating blocks (A B B A ..., the median of the
+per-rep ratios). Goal: <= 2.5 (five seeds for the price of 2.5 runs; seed after seed it
+would be 5).
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -52,4 +54,5 @@ def measure(sizes: Any) -> dict[str, Any]:
     return {"repeat5_over_one_run": round(statistics.median(ratios), 3),
             "details": {"one_run_s": round(statistics.median(ones), 3),
                         "repeat5_s": round(statistics.median(fives), 3),
+                        "load_1min": round(os.getloadavg()[0], 2),
                         "steps": cfg.steps}}

@@ -20,6 +20,7 @@ from app.charts.base import (
     EXPLODE,
     KARPATHY,
     LOG10,
+    TITLE_LINE_PX,
     VANISH,
     Data,
     clip_log,
@@ -42,12 +43,15 @@ from app.charts.style import (
     GREY,
     RED,
     TEXT,
+    TITLE_PAD_PX,
     TOP_LEGEND,
     VANISH_FILL,
     axis,
     legend,
     log_axis,
     rgba,
+    title_lines,
+    wrap_title,
 )
 from core.repeat import SeedSummary
 from core.snapshot import Snapshot
@@ -57,6 +61,7 @@ B_COLOR = "#e08214"     # run B: orange
 RUN_COLORS = (A_COLOR, B_COLOR)
 DASHES = ("solid", "dash", "dot")          # first / middle / last hidden layer
 CURVE_LAYERS = 3
+LABEL_CHARS = 34        # a run's label in a half-width panel's title / legend (1280 px)
 
 _BAR_TITLES = {"delta_norm": ("Gradient per layer ||dC/db||", "||dC/db||"),
                "weight_grad_norm": ("Gradient per layer ||dC/dW||", "||dC/dW||")}
@@ -112,13 +117,13 @@ def gradient_bars_ab(snap_a: Snapshot | None, snap_b: Snapshot | None,
         y, _, _ = clip_log([getattr(la, metric) for la in snap.layers])
         ys.append(y)
         data.append(dict(type="bar", x=np.array([la.index for la in snap.layers]), y=y,
-                         name=f"{run}: {label} (step {snap.step})",
+                         name=f"{run}: {short_label(label)} (step {snap.step})",
                          marker=dict(color=color, line=dict(width=0)),
                          hovertemplate=f"{run}: layer %{{x}}<br>%{{y:.3g}}<extra></extra>"))
     lo, hi = _bar_range(ys, fixed_range)
     shapes, notes = _zones(lo, hi)
     longest = max(snaps, key=lambda s: len(s.layers))
-    return figure(panel, f"{title}: A vs B", data, dict(
+    return figure(panel, f"{title} · A vs B", data, dict(
         xaxis=_layer_axis(longest.layers), yaxis=log_axis(f"{ytitle}  (log scale)", lo, hi),
         barmode="group", bargap=0.2, bargroupgap=0.05, shapes=shapes, annotations=notes,
         legend=legend(**TOP_LEGEND), margin=dict(l=70, r=20, t=96, b=60, pad=2)))
@@ -129,8 +134,8 @@ def layer_curves_ab(hist_a: Sequence[Snapshot], hist_b: Sequence[Snapshot],
     """``attr`` of the first, middle and last hidden layer over the steps, both runs
     (colour = run, dash = layer), on a log axis."""
     panel = "speed_curves" if attr == "delta_norm" else "update_ratio"
-    title = ("Speed of learning: A vs B" if attr == "delta_norm"
-             else "Update : data ratio: A vs B")
+    title = ("Speed of learning · A vs B" if attr == "delta_norm"
+             else "Update : data ratio · A vs B")
     ytitle = "||dC/db||" if attr == "delta_norm" else "||ΔW|| / ||W||"
     data: Data = []
     ys = []
@@ -150,7 +155,7 @@ def layer_curves_ab(hist_a: Sequence[Snapshot], hist_b: Sequence[Snapshot],
                 type="scatter", x=steps, y=y, mode="lines", line=dict(color=color, width=3,
                                                                       dash=dash),
                 name=f"{run} {layer_label(hidden[i])}", legendgroup=run,
-                legendgrouptitle=dict(text=f"{run}: {label}") if k == 0 else None,
+                legendgrouptitle=dict(text=f"{run}: {short_label(label)}") if k == 0 else None,
                 hovertemplate=f"{run} {layer_label(hidden[i])}<br>step %{{x}}: %{{y:.3g}}"
                               "<extra></extra>"))
     if not data:
@@ -174,7 +179,7 @@ def loss_curves_ab(hist_a: Sequence[Snapshot], hist_b: Sequence[Snapshot],
                    labels: tuple[str, str], log_y: bool = False) -> go.Figure:
     """Train loss (solid) and test accuracy (dotted, right axis) of both runs."""
     panel = "loss_curves"
-    title = "Loss and accuracy: A vs B"
+    title = "Loss and accuracy · A vs B"
     data: Data = []
     has_acc = False
     for run, hist, label, color in zip("AB", (hist_a, hist_b), labels, RUN_COLORS,
@@ -185,7 +190,8 @@ def loss_curves_ab(hist_a: Sequence[Snapshot], hist_b: Sequence[Snapshot],
         y = np.array([s.loss for s in hist], dtype=np.float64)
         y = np.where(np.isfinite(y) & ((y > 0) | (not log_y)), y, np.nan)
         data.append(dict(type="scatter", x=steps, y=y, mode="lines",
-                         name=f"{run}: {label} · train loss", line=dict(color=color, width=3),
+                         name=f"{run}: {short_label(label)} · train loss",
+                         line=dict(color=color, width=3),
                          hovertemplate=f"{run} step %{{x}}<br>train loss %{{y:.4g}}"
                                        "<extra></extra>"))
         acc = [s for s in hist if s.test_accuracy is not None]
@@ -217,7 +223,7 @@ def spectrum_ab(snap_a: Snapshot | None, snap_b: Snapshot | None,
     """The pooled weight singular values (log10) of both runs, overlaid histograms; for
     RNN / GRU the gradient reaching each time step, both runs."""
     panel = "spectrum"
-    title = "Singular values (log10): A vs B"
+    title = "Singular values (log10) · A vs B"
     pairs = [(r, s, lab, c) for r, s, lab, c in zip("AB", (snap_a, snap_b), labels, RUN_COLORS,
                                                     strict=True) if s is not None]
     if not pairs:
@@ -232,9 +238,9 @@ def spectrum_ab(snap_a: Snapshot | None, snap_b: Snapshot | None,
             y, _, _ = clip_log(g)
             ys.append(y)
             data.append(dict(type="scatter", x=np.arange(1, g.size + 1), y=y, mode="lines",
-                             name=f"{run}: {label}", line=dict(color=color, width=3)))
+                             name=f"{run}: {short_label(label)}", line=dict(color=color, width=3)))
         lo, hi = decades(np.concatenate(ys), pad=0.3)
-        return figure(panel, "Gradient reaching each time step: A vs B", data, dict(
+        return figure(panel, "Gradient reaching each time step · A vs B", data, dict(
             xaxis=axis("time step t"), yaxis=log_axis("||dL/dh_t||  (log scale)", lo, hi),
             legend=legend(**TOP_LEGEND)))
     logs = []
@@ -256,10 +262,10 @@ def spectrum_ab(snap_a: Snapshot | None, snap_b: Snapshot | None,
             counts, _ = np.histogram(v, bins=edges)
             data.append(dict(type="bar", x=centers, y=counts / v.size,
                              width=float(edges[1] - edges[0]), opacity=0.55,
-                             name=f"{run}: {label} (step {s.spectrum_step or s.step})",
+                             name=f"{run}: {short_label(label)} (step {s.spectrum_step or s.step})",
                              marker=dict(color=color, line=dict(width=0))))
     return figure(panel, title, data, dict(
-        xaxis=axis("log10 singular value of the weight matrices"),
+        xaxis=axis("log10 singular value (weights)"),
         yaxis=axis("fraction of singular values", rangemode="tozero"),
         barmode="overlay", bargap=0.0, legend=legend(**TOP_LEGEND),
         shapes=[dict(type="line", xref="x", x0=0, x1=0, yref="paper", y0=0, y1=1,
@@ -267,13 +273,41 @@ def spectrum_ab(snap_a: Snapshot | None, snap_b: Snapshot | None,
         margin=dict(l=70, r=20, t=96, b=60, pad=2)))
 
 
+def short_label(text: str, limit: int = LABEL_CHARS) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis: a run's label ("sigmoid, depth
+    20, lr 0.5, ...") must fit a half-width panel's title and legend."""
+    text = " ".join(str(text).split())
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if " " in cut[limit // 2:]:                    # at a word boundary when there is one
+        cut = cut[:cut.rfind(" ")]
+    return cut.rstrip(" ,;·:") + "…"
+
+
 def retitle(fig: Any, prefix: str) -> Any:
-    """Prefix a figure's title ("A: sigmoid · ..."), a go.Figure or a raw dict."""
+    """Put ``prefix`` ("A: sigmoid") on a line of its own above a figure's title (a
+    go.Figure or a raw dict), shortened to fit a half-width panel, the builder's title
+    wrapped under it; the top margin and the title's pad grow by the lines added, so
+    nothing is clipped."""
+    head = short_label(prefix)
     if isinstance(fig, go.Figure):
-        fig.update_layout(title_text=f"{prefix} · {fig.layout.title.text or ''}")
+        old = fig.layout.title.text or ""
+        t = fig.layout.margin.t
+    else:
+        layout = fig.setdefault("layout", {})
+        old = str(layout.setdefault("title", {}).get("text") or "")
+        t = (layout.get("margin") or {}).get("t")
+    text = f"{head}<br>{wrap_title(old)}" if old else head
+    added = title_lines(text) - title_lines(old or " ")
+    pad = TITLE_PAD_PX * (title_lines(text) - 1)
+    margin_t = int(t if t is not None else 56) + TITLE_LINE_PX * added
+    if isinstance(fig, go.Figure):
+        fig.update_layout(title_text=text, title_pad_t=pad, margin_t=margin_t)
         return fig
-    title = fig.setdefault("layout", {}).setdefault("title", {})
-    title["text"] = f"{prefix} · {title.get('text', '')}"
+    layout["title"]["text"] = text
+    layout["title"]["pad"] = {**(layout["title"].get("pad") or {}), "t": pad}
+    layout["margin"] = {**(layout.get("margin") or {}), "t": margin_t}
     return fig
 
 

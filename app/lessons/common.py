@@ -251,8 +251,64 @@ def fmt(x: float | None, missing: str = "NaN") -> str:
 
 
 def open_in_playground(cfg: RunConfig, label: str = "Open in the playground") -> None:
-    """A link that loads this exact config (seed included) in the live playground."""
-    st.link_button(label, f"/?{cfg.to_query()}")
+    """A link that loads this exact config (seed included) in the live playground, and
+    beside it the config's Export and reproduce box (:func:`export_box`)."""
+    with st.container(horizontal=True, gap="small"):
+        st.link_button(label, f"/?{cfg.to_query()}")
+        export_box(cfg, key=_export_key(cfg, label))
+
+
+def _export_key(cfg: RunConfig, label: str) -> str:
+    """A widget key per (config, link text): a page may link one config twice."""
+    import hashlib
+
+    return "lx_" + hashlib.sha1(f"{cfg.to_query()}|{label}".encode()).hexdigest()[:12]
+
+
+def export_box(cfg: RunConfig, key: str, label: str = "Export and reproduce") -> None:
+    """Every lesson's downloads of a config's run: CSV (one row per snapshot and layer,
+    columns named as the JSON keys) and the ``gradlab run --json`` document, and the exact
+    command and five lines of Python that give the same numbers. The run is the cached
+    :func:`compute` of :data:`RUN_ALL` (trained on the click if nobody has yet, with a
+    progress bar); the files travel over the page's websocket (app/export_download.py)."""
+    from app import export as exp
+    from app.export_download import download_button
+
+    stem = exp.file_stem(cfg)
+
+    def document() -> dict[str, Any]:
+        res = compute(RUN_ALL, cfg, label=f"Training {stem} for the download…")
+        return res.to_json()
+
+    with st.popover(label, icon=":material/download:"):
+        c1, c2 = st.columns(2)
+        with c1:
+            download_button("CSV", lambda: exp.csv_text(document()), file_name=f"{stem}.csv",
+                            mime="text/csv", key=f"{key}_csv")
+        with c2:
+            download_button("JSON", lambda: exp.json_text(document()),
+                            file_name=f"{stem}.json", mime="application/json",
+                            key=f"{key}_json")
+        st.caption(f"{cfg.steps:,} steps, a snapshot every {cfg.every}: trained on the first "
+                   "click if it has not been yet. Each chart's toolbar downloads a PNG.")
+        st.markdown("**Reproduce** headless:")
+        st.code(exp.reproduce_command(cfg), language="bash", wrap_lines=True)
+        st.markdown("or in Python (same numbers):")
+        st.code(exp.reproduce_python(cfg), language="python")
+
+
+def seed_spread(values: Sequence[float], form: Callable[[float], str] | None = None) -> str:
+    """Across seeds: 'median [q1 – q3]' (NumPy's percentiles, via core.repeat.quartiles;
+    seeds with NaN / inf left out), the spread a lesson shows next to a published number
+    that was measured on one seed. ``form`` writes one number (default :func:`fmt`)."""
+    from core.repeat import quartiles
+
+    form = form or fmt
+    b = quartiles(np.asarray(values, dtype=np.float64).reshape(len(values), 1))
+    med, q1, q3 = float(b.median[0]), float(b.q1[0]), float(b.q3[0])
+    if not np.isfinite(med):
+        return "NaN"
+    return f"{form(med)} [{form(q1)} – {form(q3)}]"
 
 
 def open_each_in_playground(labels: Mapping[str, str]) -> None:

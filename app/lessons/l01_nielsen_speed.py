@@ -87,8 +87,8 @@ def render() -> None:
     if common.run_button("l01_init", "Measure at initialisation"):
         res = common.compute(common.RUN_ALL, cfg0,
                              label="Measuring the gradients of three nets at initialisation…")
-        medians = {d: np.median([init_speeds(d, s) for s in SEEDS], axis=0)
-                   for d in NIELSEN_SPEEDS}
+        per_seed = np.array([init_speeds(depth, s) for s in SEEDS])     # (seeds, layers)
+        spread = f"{len(SEEDS)} seeds: median [q1 – q3]"
         snap = res.snapshots[0]
         common.chart(charts.neuron_bars(snap), "l01_bars", charts.CAPTIONS["neuron_bars"],
                      theme=None)
@@ -97,12 +97,12 @@ def render() -> None:
         for i, pub in enumerate(NIELSEN_SPEEDS[depth]):
             rows.append({"hidden layer": str(i + 1), "Nielsen": f"{pub:g}",
                          "this run (seed 0)": common.fmt(this[i]),
-                         f"median of {len(SEEDS)} seeds": common.fmt(medians[depth][i])})
+                         spread: common.seed_spread(per_seed[:, i])})
         rows.append({"hidden layer": "first / last",
                      "Nielsen": f"1/{NIELSEN_SPEEDS[depth][-1] / NIELSEN_SPEEDS[depth][0]:.0f}",
                      "this run (seed 0)": f"1/{this[-1] / this[0]:.0f}",
-                     f"median of {len(SEEDS)} seeds":
-                     f"1/{medians[depth][-1] / medians[depth][0]:.0f}"})
+                     spread: common.seed_spread(per_seed[:, -1] / per_seed[:, 0],
+                                                lambda x: f"1/{x:.0f}")})
         common.compare_table(rows)
         st.markdown(
             f"Nielsen measured **{' / '.join(str(v) for v in NIELSEN_SPEEDS[depth])}**; "
