@@ -207,5 +207,20 @@ def stream(seed: int, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Ten
             yield x[i:i + batch_size], y[i:i + batch_size]
 
 
+SAMPLE_STREAM = 2     # fixed_set stream of the pictures a page shows (not train, not test)
+
+
+def samples(seed: int = 0, n: int = 16) -> tuple[np.ndarray, list[str]]:
+    """``n`` images to look at, as a page shows them: (images (n, 32, 32) float32 in
+    [0, 1], their class names). Classes balanced as in :func:`fixed_set` (16 images: every
+    class at least once); a stream of their own, so they are neither training nor test
+    images. Plain NumPy out: the page that shows them never imports torch."""
+    if not 1 <= n <= 256:
+        raise ValueError(f"samples: n must be in 1..256, got {n}")
+    x, y = fixed_set(seed, SAMPLE_STREAM, n)
+    return (x.numpy().reshape(n, SIZE, SIZE).astype(np.float32),
+            [CLASS_NAMES[int(c)] for c in y])
+
+
 __all__ = ["CLASS_NAMES", "CLASS_SHAPES", "N_CLASSES", "SHAPES", "SIZE", "STREAM_CHUNK",
-           "fixed_set", "generate", "placements", "stream", "stream_chunk"]
+           "fixed_set", "generate", "placements", "samples", "stream", "stream_chunk"]

@@ -7,6 +7,8 @@ Published numbers: ../shared/SEEDS.md (seed 001).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,10 @@ from core.experiments.saturation import (
     activation_percentiles,
     first_crossings,
     hist_quantile,
+    late_test_error,
+    layer_means,
     saturation_order,
+    trailing_mean,
 )
 from core.experiments.variance import layer_variances
 from core.presets import preset
@@ -193,3 +198,124 @@ def test_shapeset_figs_6_7_standard_init_shrinks_normalised_keeps(seed: int):
     assert np.all(np.diff(d_s) > 0) and d_s[-1] / d_s[0] >= 4
     assert std_n.max() / std_n.min() <= 2.2
     assert d_n.max() / d_n.min() <= 2.2
+
+
+# ---- issue 17: Figures 2-4 and Table 1 on Shapeset, at a quarter of the paper's width -------
+#
+# The paper's conditions (Shapeset-3x2 streamed in fresh batches of 10, 5 hidden layers,
+# standard init U[+-1/sqrt(n)], the presets' learning rates) at width 250 instead of 1000,
+# for 6000 steps: a quarter of the width keeps every layer's initial spread (the standard
+# init scales with fan-in only) and costs ~1/10 of the time (each net ~10 s on one idle
+# core; the four together ~45 s). Lesson 3 runs the same presets at the full width.
+
+SMALL = dict(width=250, steps=6000, every=100, eval_every=500, n_test=1000,
+             spectrum_every=1_000_000)
+
+
+@functools.cache
+def _small(name: str, seed: int = 0):
+    """A Shapeset preset at the small size above (cached: several claims read one run)."""
+    return run_all(preset(name).replace(seed=seed, **SMALL))
+
+
+def _late_error(res) -> float:
+    """Test error (%) averaged over the evaluations from step 3000 on (7 of them, every
+    500 steps on the same 1000 images: one evaluation swings by 2-3 points), as lesson 3
+    reads it."""
+    err = late_test_error(res)
+    assert err is not None and res.snapshots[-1].step == 6000
+    return err
+
+
+@pytest.mark.slow
+def test_shapeset_fig2_sigmoid_top_layer_driven_to_zero_early_and_stays():
+    """Glorot & Bengio Fig. 2: with sigmoid and standard init, the top hidden layer's
+    activations are pushed to 0 very early, the other layers stay above 0.5 (higher towards
+    the output), and learning sits on a plateau (the exit comes much later in the paper).
+
+    Measured (seed 0, SMALL): top-layer mean 0.51 at step 0, 0.02 at step 500, 0.01 at the
+    end; layers 1-4 end at 0.50 / 0.51 / 0.60 / 0.83; late test error 89.3 % (chance 88.9).
+    Seed 1: 0.51, 0.02, 0.00; 0.50 / 0.52 / 0.60 / 0.83; 89.2 %. Tolerances: step 0 within
+    0.05 of 0.5 (sigmoid of a zero-mean pre-activation); below 0.1 by step 500 (5x the
+    measured) and at every later snapshot (the plateau; the page says the exit is not
+    reached); layers 1-4 above 0.45 and non-decreasing towards the output (0.01 slack for
+    one batch's noise); late error >= 85 %."""
+    res = _small("shapeset-sigmoid-1000")
+    steps, means = layer_means(res)
+    top = means[:, -1]
+    assert abs(top[0] - 0.5) < 0.05, top[0]
+    assert np.all(top[steps >= 500] < 0.1), top
+    below = trailing_mean(means, 3)[:-1]
+    assert np.all(below > 0.45) and np.all(np.diff(below) >= -0.01), below
+    assert _late_error(res) >= 85.0
+
+
+@pytest.mark.slow
+def test_shapeset_fig3_tanh_crossing_order_is_layer_1_first():
+    """Glorot & Bengio Fig. 3: with tanh and standard init the 98th percentiles of |a|
+    saturate layer after layer, layer 1 first. The order of the layers' first crossings of
+    0.9 (3-snapshot mean, as the lesson reads it), whichever way it comes out, is asserted
+    here and written in lesson 3: **[1]** -- layer 1 first, and within 6000 steps only
+    layer 1; the others climb in order behind it (the start of the cascade, not all of it).
+
+    Measured (SMALL): order [1] for seeds 0 and 1, layer 1 crossing at step 3100 and 3000
+    (seed 2, 8000 steps: 2300); at the full width (lesson 3's preset, seed 0) 4350. Mean of
+    the last 10 snapshots (steps 5100-6000), layers 1-5: 0.97 / 0.40 / 0.30 / 0.23 / 0.18
+    (seed 0), 0.96 / 0.38 / 0.30 / 0.24 / 0.20 (seed 1). Tolerances: the order exactly;
+    layer 1's crossing within steps 1500-5000; at the end layer 1 >= 0.9, layers 2-5 below
+    0.6 (measured <= 0.40) and strictly falling from layer to layer (measured gaps >= 0.04;
+    seed 0 is the one run here, so the gaps are deterministic)."""
+    res = _small("shapeset-tanh-1000")
+    cross = first_crossings(res, 0.9, window=3)
+    assert saturation_order(cross) == [1], cross
+    assert 1500 <= cross[0] <= 5000, cross
+    _, p98 = activation_percentiles(res)
+    end = trailing_mean(p98, 10)
+    assert end[0] >= 0.9 and np.all(end[1:] < 0.6), end
+    assert np.all(np.diff(end) < 0), end
+
+
+@pytest.mark.slow
+def test_shapeset_fig4_softsign_no_layer_saturates_in_the_same_budget():
+    """Glorot & Bengio Figs. 3-4: with softsign no cascade; the activations settle in the
+    knees (non-linear, unsaturated). Same net, init, budget and statistic as the tanh test
+    above, where layer 1 saturates by step ~3000.
+
+    Measured (seed 0, SMALL): the highest 3-snapshot mean of the 98th percentile per layer
+    0.77 / 0.59 / 0.39 / 0.25 / 0.20; at the end layer 1 at 0.75 (in the knees), layers 2-5
+    still climbing (0.57 / 0.37 / 0.24 / 0.17). Seed 1: highest 0.77 / 0.61 / 0.41 / 0.30 /
+    0.20, layer 1 at 0.76 at the end. Tolerances: no layer's
+    3-snapshot mean ever reaches 0.85 (0.08 above the measured highest; the tanh net passes
+    0.9); layer 1 ends in the knees, 0.4-0.8 (the page says the upper layers have not
+    settled yet at this length)."""
+    res = _small("shapeset-softsign-1000")
+    assert saturation_order(first_crossings(res, 0.85, window=3)) == []
+    _, p98 = activation_percentiles(res)
+    assert 0.4 <= trailing_mean(p98, 10)[0] <= 0.8, p98[-10:]
+    tanh = _small("shapeset-tanh-1000")
+    assert saturation_order(first_crossings(tanh, 0.9, window=3)), "the tanh contrast"
+
+
+@pytest.mark.slow
+def test_shapeset_table1_direction_normalised_init_helps_sigmoid_worst():
+    """Glorot & Bengio Table 1 (Shapeset-3x2 test error): tanh + normalised init 15.60 %,
+    softsign 16.27 %, tanh 27.15 %, sigmoid 82.61 %. After 6000 steps (SMALL) every net is
+    still near chance (88.9 %), so only the direction is compared, on the test error averaged
+    over the 7 evaluations from step 3000 on.
+
+    Measured (seed 0): tanh normalised (the preset's lr 0.03) 82.9, softsign 84.6, tanh
+    85.5, sigmoid 89.3 -- the paper's order; seed 1: 81.6, 85.1, 85.1, 89.2 (at lr 0.1 the
+    normalised net gives 82.8 / 81.4 here, but at the full width lr 0.1 blows it up).
+    Tolerances: normalised init beats standard tanh by >= 1 point (measured 2.6, 3.5);
+    sigmoid is the worst by >= 2 points (measured 3.8, 4.1) and at most 2 points under
+    chance; softsign vs tanh is within noise at this length (measured 0.9 and 0.0 points
+    better): held to no worse than 1.5 points, and lesson 3 says it does not separate them."""
+    err = {n: _late_error(_small(n)) for n in ("shapeset-tanh-1000",
+                                               "shapeset-tanh-1000-normalized",
+                                               "shapeset-softsign-1000",
+                                               "shapeset-sigmoid-1000")}
+    tanh, tanh_n = err["shapeset-tanh-1000"], err["shapeset-tanh-1000-normalized"]
+    soft, sig = err["shapeset-softsign-1000"], err["shapeset-sigmoid-1000"]
+    assert tanh - tanh_n >= 1.0, err
+    assert sig - max(tanh, tanh_n, soft) >= 2.0 and sig >= 100 * (1 - 1 / 9) - 2, err
+    assert soft <= tanh + 1.5, err

@@ -100,7 +100,7 @@ def test_lesson3_glorot_page():
     assert "the top layer's mean goes from" in text
     assert "first / last" in text and "normalised" in text
     assert "cross-entropy" in text and "quadratic" in text
-    assert len(at.get("plotly_chart")) == 4
+    assert len(at.get("plotly_chart")) == 1 + 4     # the Shapeset sample grid + the MNIST runs
     # 1b (the 5 x 1000 net, 2-3 min) is not clicked here: its panel is tested on a tiny run
     # below and its claim in test_lesson_claims_glorot.py.
     assert at.button(key="btn_l03_cascade")

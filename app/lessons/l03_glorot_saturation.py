@@ -1,10 +1,11 @@
 """Lesson 3 — Glorot & Bengio (2010): saturation, normalised initialisation, and the cost.
 
-Seed 001. Their nets had up to 5 hidden layers of 1000 units and were trained on Shapeset-3x2
-(and MNIST, CIFAR-10); ours are smaller MNIST nets (presets glorot-sigmoid,
-glorot-standard-tanh, glorot-normalized-tanh) plus one net of the paper's size
-(glorot-tanh-1000) for the tanh cascade, so the page shows this run's numbers beside the
-paper's claims and says where they differ.
+Seed 001. Part 1 (``app.lessons.glorot_shapeset``) runs the paper's own experiments:
+Shapeset-3x2, 5 hidden layers of 1000 units, mini-batches of 10 (presets shapeset-*-1000),
+Figures 2, 3, 4, 6-7 and Table 1's direction. Part 2 asks the same questions on MNIST with
+smaller nets (presets glorot-sigmoid, glorot-standard-tanh, glorot-normalized-tanh) plus one
+net of the paper's size (glorot-tanh-1000), where the tanh cascade goes the other way. Every
+section shows this run's numbers beside the paper's claims and says where they differ.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import streamlit as st
 
 from app import charts
 from app.charts import initialisation as figures
-from app.lessons import common
+from app.lessons import common, glorot_shapeset
 from core.config import RunConfig
 from core.experiments.saturation import (
     activation_percentiles,
@@ -27,8 +28,8 @@ from core.snapshot import RunResult, Snapshot
 
 TITLE = "3 · Glorot & Bengio: saturation and init"
 ICON = ":material/compress:"
-PRESETS = ["glorot-sigmoid", "glorot-standard-tanh", "glorot-normalized-tanh",
-           "glorot-tanh-1000"]
+PRESETS = [*glorot_shapeset.PRESETS, "glorot-sigmoid", "glorot-standard-tanh",
+           "glorot-normalized-tanh", "glorot-tanh-1000"]
 
 ACTS = ("sigmoid", "tanh", "softsign")
 STEPS = {"300 steps (quick look, ~10 s)": 300, "1000 steps (about ½–1 min the first time)": 1000,
@@ -46,7 +47,6 @@ CASCADE_LEVEL = 0.9                   # "saturated": the 98th percentile of |a| 
 CASCADE_WINDOW = 3                    # snapshots averaged: one batch of 10 is a noisy sample
 #: Computed on an executor, by name (the module imports torch).
 LAYER_VARIANCES = "core.experiments.variance:layer_variances"
-ORDINAL = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
 
 
 def saturation_config(activation: str, steps: int) -> RunConfig:
@@ -109,8 +109,7 @@ def tanh_verdict(cross: list[int | None], steps: int) -> str:
             "cascade.")
 
 
-def _ordinal(i: int) -> str:
-    return ORDINAL[i] if i < len(ORDINAL) else f"#{i + 1}"
+_ordinal = glorot_shapeset.ordinal
 
 
 def _cascade(res: RunResult) -> tuple[np.ndarray, list[int | None], list[int], np.ndarray]:
@@ -165,12 +164,13 @@ def render() -> None:
     )
     guess = common.predict(
         "l03_sigmoid",
-        "Predict: in a 4-layer sigmoid net, what happens first to the top hidden layer?",
+        "Predict: in a deep sigmoid net, what happens first to the top hidden layer?",
         ["its outputs drift towards 1", "its outputs are pushed towards 0 (saturation)",
          "nothing special: it stays around 0.5"])
+    glorot_shapeset.render(guess)
 
-    # -- 1. saturation during training --------------------------------------------------------
-    st.header("1 · Sigmoid vs tanh vs softsign during training")
+    # -- 3. saturation during training, on MNIST ----------------------------------------------
+    st.header("3 · The same on MNIST, smaller nets: sigmoid vs tanh vs softsign")
     st.markdown("Four hidden layers of 256 units, standard init "
                 "W ~ U[−1/√n, 1/√n], SGD with mini-batches of 10 on 2000 MNIST images.")
     label = st.radio("Training length", list(STEPS), index=1, horizontal=True, key="l03_steps")
@@ -207,28 +207,26 @@ def render() -> None:
             "another, *first layer first*. This run — first step at which the 98th percentile "
             f"of |tanh| reaches 0.9: {order}. " + tanh_verdict(cross, steps))
         st.caption("On these small MNIST nets we did not find Glorot's first-layer-first "
-                   "cascade with the learning rates and batch sizes we tried. Section 1b runs "
-                   "the paper's own size.")
+                   "cascade with the learning rates and batch sizes we tried. Section 3b runs "
+                   "the paper's own size on MNIST; section 2 ran it on Shapeset.")
         st.markdown(
             "**Softsign.** Glorot: no cascade; activations settle in the non-linear but "
             "unsaturated region (|a| around 0.4–0.8): compare the bottom row."
         )
-        answer = ("The output layer first learns its biases; h carries no useful signal yet, "
-                  "so the gradient pushes W·h towards 0 — and for a sigmoid, h → 0 is the "
-                  "flat, saturated end (σ′ → 0), so the layers below stop receiving gradient.")
-        common.reveal(guess, lambda g: "towards 0" in g, "Right. " + answer,
-                      "Look again. " + answer)
+        if not st.session_state.get("ran_l03_fig2"):    # else revealed in section 2
+            glorot_shapeset.reveal_sigmoid(guess)
     common.open_in_playground(common.load_preset("glorot-sigmoid"),
                               "Open glorot-sigmoid in the playground")
 
-    # -- 1b. the tanh cascade at the paper's size ---------------------------------------------
-    st.header("1b · The tanh cascade at the paper's size")
+    # -- 3b. the tanh cascade at the paper's size, on MNIST ------------------------------------
+    st.header("3b · MNIST: the tanh cascade at the paper's size")
     st.markdown(
         "Glorot & Bengio (Figure 3: Shapeset-3x2, 5 tanh layers of 1000 units, standard init, "
         "SGD with mini-batches of 10): during training the 98th percentiles of the "
         "activations climb to ±1 **one layer after another: layer 1 first, then layer 2, "
-        "…**. We have no Shapeset, so here is the same net on our 4000 MNIST images, "
-        "learning rate 0.1. At initialisation the standard init makes the activations shrink "
+        "…**. Section 2 showed its beginning on Shapeset; here is the same net on our 4000 "
+        "MNIST images, learning rate 0.1. At initialisation the standard init makes the "
+        "activations shrink "
         "from layer to layer (Var(W)·n = 1/3), so layer 1 starts highest — the cascade has "
         "a head start.")
     st.code(f"gradlab run --preset {CASCADE_PRESET} --json -", language="bash")
@@ -244,13 +242,14 @@ def render() -> None:
             "The 98th percentile is read from each snapshot's histogram of one training batch "
             f"(10 images × 1000 units); a crossing counts when the mean of {CASCADE_WINDOW} "
             "consecutive snapshots reaches the level. On MNIST the first layer trails the "
-            "others during training (the test suite checks this); the paper's cascade is a "
-            "Shapeset result that we could not reproduce here.")
+            "others during training (the test suite checks this): the paper's cascade is a "
+            "Shapeset result that we could not reproduce on MNIST; on Shapeset (section 2) "
+            "layer 1 does saturate first.")
     common.open_in_playground(common.load_preset(CASCADE_PRESET),
                               f"Open {CASCADE_PRESET} in the playground")
 
-    # -- 2. gradients at initialisation -------------------------------------------------------
-    st.header("2 · Back-propagated gradients at initialisation")
+    # -- 4. gradients at initialisation -------------------------------------------------------
+    st.header("4 · MNIST-size nets: back-propagated gradients at initialisation")
     st.markdown("Five tanh layers of 256 units. Standard init keeps Var(W) = 1/(3 n); "
                 "Glorot and Bengio's *normalised* init balances the forward and the backward "
                 "pass:")
@@ -286,8 +285,8 @@ def render() -> None:
     common.open_in_playground(common.load_preset("glorot-normalized-tanh"),
                               "Open glorot-normalized-tanh in the playground")
 
-    # -- 3. the cost ----------------------------------------------------------------------------
-    st.header("3 · Cross-entropy vs quadratic cost")
+    # -- 5. the cost ----------------------------------------------------------------------------
+    st.header("5 · Cross-entropy vs quadratic cost")
     st.markdown("The same 5-layer tanh net (standard init), trained once with the softmax "
                 "cross-entropy and once with the quadratic cost on the softmax outputs:")
     st.latex(r"C_{CE} = -\log \mathrm{softmax}(o)_y \qquad "

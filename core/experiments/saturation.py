@@ -1,6 +1,7 @@
-"""Saturation of the hidden layers over training (lesson 3, Glorot & Bengio's Figure 3):
-quantiles of |activation| read from the snapshots' fixed-bin histograms, and the order in
-which the layers cross a level."""
+"""Saturation of the hidden layers over training (lesson 3, Glorot & Bengio's Figures 2-4):
+quantiles of |activation| read from the snapshots' fixed-bin histograms, the order in
+which the layers cross a level, per-layer means, and the test error a run ends at. Pure
+NumPy over a RunResult, so a page can read a run without importing torch."""
 
 from __future__ import annotations
 
@@ -70,4 +71,37 @@ def saturation_order(crossings: Sequence[int | None]) -> list[int]:
     return [j for _, j in sorted(hit)]
 
 
-__all__ = ["activation_percentiles", "first_crossings", "hist_quantile", "saturation_order"]
+def layer_means(res: RunResult) -> tuple[np.ndarray, np.ndarray]:
+    """Glorot & Bengio's Figure 2 statistic: per hidden layer, the mean activation (over the
+    measured training batch and the layer's units). Returns (steps (K,), means (K, L))."""
+    steps = np.array([s.step for s in res.snapshots])
+    means = np.array([[la.activation_mean for la in s.layers if la.name != "output"]
+                      for s in res.snapshots])
+    return steps, means
+
+
+def trailing_mean(vals: np.ndarray, window: int) -> np.ndarray:
+    """Each layer's statistic averaged over the last ``window`` snapshots (L,): one batch of
+    10 images per snapshot is a noisy sample, so a run's end is read over several."""
+    return np.asarray(vals, dtype=np.float64)[-max(1, window):].mean(0)
+
+
+def error_curve(res: RunResult) -> tuple[list[int], list[float]]:
+    """(steps, test error in %) at the snapshots where the test set was evaluated."""
+    done = [s for s in res.snapshots if s.test_accuracy is not None]
+    return [s.step for s in done], [100.0 * (1.0 - s.test_accuracy) for s in done]
+
+
+def late_test_error(res: RunResult, start: float = 0.5) -> float | None:
+    """Test error in % over the second part of a run: the mean of the evaluations at steps
+    >= ``start`` x the last step (None: none there). One evaluation on 1000 images swings
+    by 2-3 points; Glorot & Bengio's Table 1 reports test error."""
+    steps, err = error_curve(res)
+    if not steps:
+        return None
+    late = [e for s, e in zip(steps, err, strict=True) if s >= start * steps[-1]]
+    return float(np.mean(late))
+
+
+__all__ = ["activation_percentiles", "error_curve", "first_crossings", "hist_quantile",
+           "late_test_error", "layer_means", "saturation_order", "trailing_mean"]
