@@ -63,8 +63,14 @@ def container(deployment) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def service(manifests) -> dict[str, Any]:
-    return _one(manifests, "Service")
+def service(manifests, deployment) -> dict[str, Any]:
+    """The Service in front of the app's pods (the others, e.g. the database's, select
+    other pods)."""
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    found = [s for s in _of_kind(manifests, "Service")
+             if s["spec"].get("selector", {}).items() <= pod_labels.items()]
+    assert len(found) == 1, f"expected one Service selecting the app's pods, found {len(found)}"
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -363,3 +369,96 @@ def test_deep_link_to_a_lesson_on_a_cold_server(streamlit_factory, page) -> None
     assert page.get_by_text("Page not found").count() == 0, "spurious Page-not-found dialog"
     assert page.get_by_role("dialog").count() == 0
     assert "Gradient Lab" not in heading.inner_text(), "the playground ran instead of the lesson"
+
+
+# ---- the class board's database ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def postgres(manifests) -> dict[str, Any]:
+    return _one(manifests, "StatefulSet")
+
+
+def _secret_refs(container: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """env name -> (Secret name, key) for every variable read from a Secret."""
+    out = {}
+    for e in container.get("env", []):
+        ref = (e.get("valueFrom") or {}).get("secretKeyRef")
+        if ref:
+            out[e["name"]] = (ref["name"], ref["key"])
+    return out
+
+
+def test_the_app_reads_its_database_url_from_a_secret(manifests, container) -> None:
+    env = {e["name"]: e for e in container["env"]}
+    url = env.get("GRADLAB_DATABASE_URL")
+    assert url, "the hosted board needs GRADLAB_DATABASE_URL (one database for all pods)"
+    assert "value" not in url, "the database URL holds a password: from a Secret only"
+    ref = url["valueFrom"]["secretKeyRef"]
+    assert not ref.get("optional"), "required: an optional URL would leave each pod its own board"
+    secrets = {s["metadata"]["name"]: s for s in _of_kind(manifests, "Secret")}
+    assert ref["name"] in secrets, f"no Secret {ref['name']} in deploy/"
+    data = secrets[ref["name"]].get("stringData", {})
+    assert ref["key"] in data
+    from app.board import db as board_db
+
+    assert "GRADLAB_DATABASE_URL" in Path(board_db.__file__).read_text(), (
+        "the variable the manifests set is the one the code reads")
+
+
+def test_postgres_statefulset_keeps_its_data_on_a_pvc(postgres, manifests) -> None:
+    spec = postgres["spec"]
+    assert spec["replicas"] == 1
+    claims = {c["metadata"]["name"]: c for c in spec.get("volumeClaimTemplates", [])}
+    assert claims, "the database needs a PersistentVolumeClaim (volumeClaimTemplates)"
+    (c,) = spec["template"]["spec"]["containers"]
+    env = {e["name"]: e for e in c["env"]}
+    pgdata = env["PGDATA"]["value"]
+    mounts = {m["name"]: m["mountPath"] for m in c["volumeMounts"]}
+    data_mounts = [mounts[n] for n in claims if n in mounts]
+    assert data_mounts and any(pgdata.startswith(m.rstrip("/") + "/") for m in data_mounts), (
+        "PGDATA must live on the claimed volume, or a restart loses the board")
+    for claim in claims.values():
+        assert "ReadWriteOnce" in claim["spec"]["accessModes"]
+        assert _mem(claim["spec"]["resources"]["requests"]["storage"]) >= 2**30
+    # The governing Service exists and selects these pods.
+    svc = [s for s in _of_kind(manifests, "Service")
+           if s["metadata"]["name"] == spec["serviceName"]]
+    assert svc and svc[0]["spec"]["selector"].items() <= \
+        spec["template"]["metadata"]["labels"].items()
+    assert any(p["port"] == 5432 for p in svc[0]["spec"]["ports"])
+
+
+def test_postgres_password_and_app_url_come_from_the_same_secret(postgres, container,
+                                                                 manifests) -> None:
+    (c,) = postgres["spec"]["template"]["spec"]["containers"]
+    pg = _secret_refs(c)
+    assert "POSTGRES_PASSWORD" in pg, "the database password must come from the Secret"
+    assert all("value" not in e for e in c["env"] if "PASSWORD" in e["name"])
+    app_secret = _secret_refs(container)["GRADLAB_DATABASE_URL"][0]
+    assert pg["POSTGRES_PASSWORD"][0] == app_secret
+    secret = next(s for s in _of_kind(manifests, "Secret")
+                  if s["metadata"]["name"] == app_secret)
+    data = secret["stringData"]
+    from urllib.parse import urlsplit
+
+    url = urlsplit(data["url"])
+    assert url.password == data["password"], "the placeholder URL and password must agree"
+    assert url.hostname == postgres["spec"]["serviceName"] and url.port == 5432
+    env = {e["name"]: e.get("value") for e in c["env"]}
+    assert url.username == env["POSTGRES_USER"] and url.path == "/" + env["POSTGRES_DB"]
+
+
+def test_postgres_pod_is_locked_down(postgres, manifests) -> None:
+    pod = postgres["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod.get("automountServiceAccountToken") is False
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["readinessProbe"] and c["livenessProbe"]
+    pols = [n for n in _of_kind(manifests, "NetworkPolicy")
+            if n["spec"]["podSelector"]["matchLabels"].items()
+            <= pod.get("labels", postgres["spec"]["template"]["metadata"]["labels"]).items()]
+    assert pols, "only the app may reach the database"
+    allowed = pols[0]["spec"]["ingress"][0]["from"][0]["podSelector"]["matchLabels"]
+    assert allowed == {"app.kubernetes.io/name": "gradlab"}

@@ -26,7 +26,7 @@ from core.presets import preset
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: Scripts Streamlit executes (importing them would run their page): what they import counts.
-PAGE_SCRIPTS = ("app/main.py", "app/views/playground.py")
+PAGE_SCRIPTS = ("app/main.py", "app/views/playground.py", "app/views/board.py")
 #: Modules a web process imports besides those (main's lessons and warm-up, the ASGI worker).
 WEB_MODULES = ("app.lessons", "app.lessons.common", "app.live.binding", "app.live.pool",
                "app.live.process", "app.live.trainer", "app.sidebar", "app.controls",

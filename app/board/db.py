@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _LOCK_KEY = 716_2026_16          # pg_advisory_lock key of the board's migrations
+CONNECT_TIMEOUT_S = 5            # PostgreSQL: seconds to wait for a connection
 _engines: dict[str, Engine] = {}
 _guard = threading.Lock()
 
@@ -56,7 +57,11 @@ def make_engine(url: str) -> Engine:
                             pool_size=8, max_overflow=16)
         event.listen(eng, "connect", _sqlite_pragmas)
         return eng
-    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True)
+    # connect_timeout: a database that is down answers "unreachable" in seconds, instead of
+    # holding a page (and this process's engine lock) for the OS's TCP timeout.
+    args = {"connect_timeout": CONNECT_TIMEOUT_S} if url.startswith("postgresql") else {}
+    return create_engine(url, pool_size=5, max_overflow=10, pool_pre_ping=True,
+                         connect_args=args)
 
 
 def migrate(engine: Engine) -> None:

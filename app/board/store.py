@@ -71,6 +71,17 @@ def _text(raw: Any, what: str, max_len: int) -> str:
     return s
 
 
+def check_nickname(raw: Any) -> str:
+    """A nickname as it will be stored (spaces collapsed, at most ``NICK_MAX``), or
+    BoardError: what a student's page checks when they join, before any post."""
+    return _text(raw, "nickname", NICK_MAX)
+
+
+def check_class_name(raw: Any) -> str:
+    """A class name as it will be stored (at most ``NAME_MAX``), or BoardError."""
+    return _text(raw, "class name", NAME_MAX)
+
+
 def normalise_code(raw: Any) -> str:
     """A join code as stored (upper case, no spaces), or BoardError."""
     if not isinstance(raw, str):
@@ -227,6 +238,18 @@ def by_token(engine: Engine, token: Any, *, teacher: bool = True) -> ClassInfo:
     return _info(row)
 
 
+def view_token(engine: Engine, teacher_token: Any) -> str:
+    """The projector (read-only) token of the teacher's class: shown only on the board that
+    the teacher token opens."""
+    t = _token(teacher_token)
+    with engine.connect() as conn:
+        row = conn.execute(select(ClassRoom.view_token)
+                           .where(ClassRoom.teacher_token == t)).first()
+    if row is None:
+        raise BoardError("This board link is not valid (no class has it).")
+    return str(row[0])
+
+
 def post(engine: Engine, code: Any, nickname: Any, session: Any, summary: Any, *,
          min_interval_s: float = MIN_POST_INTERVAL_S, now: float | None = None) -> int:
     """Store one run's summary in the class ``code``; returns the post's id.
@@ -276,13 +299,21 @@ POST_FIELDS = ("id", "nickname", "query", "depth", "activation", "init", "steps"
                "accuracy", "grad_ratio", "diverged_at", "delta_start", "delta_end", "created")
 
 
-def posts(engine: Engine, class_id: int) -> list[dict[str, Any]]:
-    """Every post of one class, oldest first (only that class's)."""
-    cols = [getattr(Post, f) for f in POST_FIELDS]
+def posts(engine: Engine, class_id: int, *, layers: bool = True) -> list[dict[str, Any]]:
+    """Every post of one class, oldest first (only that class's). ``layers=False`` leaves
+    out the per-layer lists (``delta_start`` / ``delta_end`` come back empty): what a live
+    board needs, a fraction of the bytes for deep nets."""
+    fields = POST_FIELDS if layers else tuple(
+        f for f in POST_FIELDS if f not in ("delta_start", "delta_end"))
+    cols = [getattr(Post, f) for f in fields]
     with engine.connect() as conn:
         rows = conn.execute(select(*cols).where(Post.class_id == class_id)
                             .order_by(Post.id)).all()
-    return [dict(zip(POST_FIELDS, r, strict=True)) for r in rows]
+    out = [dict(zip(fields, r, strict=True)) for r in rows]
+    if not layers:
+        for p in out:
+            p["delta_start"] = p["delta_end"] = []
+    return out
 
 
 def clear(engine: Engine, teacher_token: Any) -> int:
