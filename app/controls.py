@@ -41,8 +41,12 @@ NOTICE = "pg__notice"      # one-shot message from a callback (preset loaded, ar
 PIN_PARAM = "a"
 URL_PIN = "pg__url_pin"    # one-shot: the A config (dict) a followed link asked for
 
-#: Query keys that belong to Streamlit itself, not to the config.
-_IGNORED_QUERY_KEYS = {"embed", "embed_options", PIN_PARAM}
+#: Query keys of presenter mode (``app.presenter``: ``present``, ``panels``): the page's
+#: view, not the run.
+VIEW_PARAMS = frozenset({"present", "panels"})
+
+#: Query keys that belong to Streamlit itself or to the view, not to the config.
+_IGNORED_QUERY_KEYS = {"embed", "embed_options", PIN_PARAM, *VIEW_PARAMS}
 
 
 def key(name: str) -> str:
@@ -149,6 +153,16 @@ def query_items() -> dict[str, str]:
     return {str(k): str(v) for k, v in items.items() if k not in _IGNORED_QUERY_KEYS}
 
 
+def view_items() -> dict[str, str]:
+    """The page's view keys in the query string (``VIEW_PARAMS``: presenter mode's), raw;
+    ``app.presenter`` validates them."""
+    try:
+        items = st.query_params.to_dict()
+    except Exception:  # noqa: BLE001 - a URL must never crash the page
+        return {}
+    return {str(k): str(v) for k, v in items.items() if k in VIEW_PARAMS}
+
+
 def load_url_once() -> None:
     """URL -> widgets, with a warning for every bad key: on a session's first run, and
     again whenever the page arrives with a query string it did not write itself (a link
@@ -184,14 +198,17 @@ def _pin_value(pinned: RunConfig) -> str:
     return _query_of(pinned) or "default"
 
 
-def sync_url(cfg: RunConfig, pinned: RunConfig | None = None) -> None:
-    """Write ``cfg`` (only the fields that differ from defaults), and the pinned run A of a
-    compare under ``a``, into the URL if needed."""
+def sync_url(cfg: RunConfig, pinned: RunConfig | None = None,
+             view: dict[str, str] | None = None) -> None:
+    """Write ``cfg`` (only the fields that differ from defaults), the pinned run A of a
+    compare under ``a``, and the view's own keys (``view``: presenter mode's), into the URL
+    if needed."""
     want = dict(parse_qsl(_query_of(cfg), keep_blank_values=True))
     st.session_state[URL_WRITTEN] = want
     full = dict(want)
     if pinned is not None:
         full[PIN_PARAM] = _pin_value(pinned)
+    full.update({k: v for k, v in (view or {}).items() if k in VIEW_PARAMS})
     try:
         current = {str(k): str(v) for k, v in st.query_params.to_dict().items()}
     except Exception:  # noqa: BLE001
@@ -200,12 +217,16 @@ def sync_url(cfg: RunConfig, pinned: RunConfig | None = None) -> None:
         st.query_params.from_dict(full)
 
 
-def share_link(cfg: RunConfig, pinned: RunConfig | None = None) -> str:
-    """The absolute link that reproduces ``cfg`` (and the pinned run A of a compare)
-    (relative if the base URL is unknown)."""
+def share_link(cfg: RunConfig, pinned: RunConfig | None = None,
+               view: dict[str, str] | None = None) -> str:
+    """The absolute link that reproduces ``cfg`` (and the pinned run A of a compare, and
+    the view: presenter mode's keys) (relative if the base URL is unknown)."""
     q = _query_of(cfg)
     if pinned is not None:
         q = (q + "&" if q else "") + urlencode({PIN_PARAM: _pin_value(pinned)})
+    extra = {k: v for k, v in (view or {}).items() if k in VIEW_PARAMS}
+    if extra:
+        q = (q + "&" if q else "") + urlencode(extra, safe=",")
     try:
         base = st.context.url or ""
     except Exception:  # noqa: BLE001
@@ -285,5 +306,32 @@ __all__ = [
     "Controls", "FIELDS", "LABELS", "NOTICE", "PIN_PARAM", "PREFIX", "STATE", "URL_PIN",
     "as_dict", "build", "clean",
     "describe_change", "key", "last_valid", "load_url_once", "query_items", "read_widgets",
-    "share_link", "sync_url", "toast_text", "write_widgets",
+    "share_link", "sync_url", "toast_text", "VIEW_PARAMS", "view_items", "write_widgets",
 ]
+
+
+# ---- non-config URL keys (the class board's join code and tokens) ----------------------------
+# They are not RunConfig settings: app.board.store validates them (format, length, lookup).
+
+
+def url_param(name: str) -> str | None:
+    """One raw query value (None if absent or unreadable); the caller validates it."""
+    try:
+        v = st.query_params.get(name)
+    except Exception:  # noqa: BLE001 - a URL must never crash the page
+        return None
+    return None if v is None else str(v)
+
+
+def drop_url_param(name: str) -> None:
+    """Take one key out of the URL (a join code, once adopted)."""
+    try:
+        if name in st.query_params:
+            del st.query_params[name]
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def replace_url(params: dict[str, str] | None = None) -> None:
+    """Replace the whole query string (the board's own links)."""
+    st.query_params.from_dict(params or {})

@@ -59,8 +59,12 @@ def _lesson_page(module) -> st.Page:
 
 def main() -> None:
     live.warm_up()         # once per process: connect to (or start) the executors
+    from app import presenter  # presenter mode (?present=1) and the fit-the-screen CSS
+
+    presenter.adopt_url()
     st.set_page_config(page_title="Gradient Lab", page_icon="📉",
-                       layout="wide", initial_sidebar_state="expanded")
+                       layout="wide", initial_sidebar_state=presenter.sidebar_state())
+    presenter.page_style()
     pages: dict[str, list[st.Page]] = {
         "Playground": [st.Page(_ROOT / "app" / "views" / "playground.py", title="Playground",
                                icon=":material/science:", default=True)],
@@ -73,7 +77,11 @@ def main() -> None:
             _LOG.exception("lesson %s has no usable page", getattr(module, "__name__", "?"))
     if lesson_pages:
         pages["Lessons"] = lesson_pages
-    st.navigation(pages).run()
+    from app.views import class_join  # the class board: its page, and ?class=CODE links
+
+    pages["Class"] = class_join.pages(_ROOT)
+    class_join.adopt_class_link()
+    st.navigation(pages, expanded=True).run()   # every lesson listed, no "View more"
 
 
 main()

@@ -42,6 +42,7 @@ from app.charts.style import (
     TOP_LEGEND,
     VANISH_FILL,
     axis,
+    band_patterns,
     legend,
     log_axis,
     magnitude_colors,
@@ -93,8 +94,12 @@ def gradient_bars(
                                 cmin=C_MIN, cmax=C_MAX, showscale=False),
                     hovertemplate=hover)
     else:
+        # colour AND pattern per band (hatched: vanished, crossed: exploding), so the bands
+        # read without hue (colour-vision deficiency, a washed-out projector)
         main = dict(type="bar", x=x, y=y, name=ytitle, showlegend=False,
-                    marker=dict(color=magnitude_colors(y), line=dict(width=0)),
+                    marker=dict(color=magnitude_colors(y), line=dict(width=0),
+                                pattern=dict(shape=band_patterns(y), fgcolor="white",
+                                             size=8, solidity=0.3)),
                     hovertemplate=hover)
     v_log, e_log = math.log10(VANISH), math.log10(EXPLODE)
     shapes = [
@@ -110,7 +115,7 @@ def gradient_bars(
         xaxis = axis("layer (1 = next to the input)", tickmode="array", tickvals=x,
                       ticktext=[short_name(la) for la in layers])
     else:  # plotly's own ticks: they stay readable in a half-width column and when zoomed
-        xaxis = axis(f"layer (1 = next to the input, {len(layers)} = output)",
+        xaxis = axis(f"layer (1 = input side, {len(layers)} = output)",
                       range=[0.4, float(x[-1]) + 0.6], nticks=8)
     return figure(panel, step_title(title, snap), [main, *marks(x, zero, bad, lo, hi)], dict(
         xaxis=xaxis, yaxis=log_axis(f"{ytitle}  (log scale)", lo, hi),
@@ -159,14 +164,22 @@ def neuron_bars(snap: Snapshot | None, max_layers: int = 6) -> go.Figure:
             marker=dict(symbol="x", size=16, color=RED), hovertemplate="NaN / inf<extra></extra>"))
     finite = np.abs(v[np.isfinite(v)])
     m = float(finite.max()) * 1.1 if finite.size and finite.max() > 0 else 1.0
-    annotations = [dict(text="||δ||", xref="paper", x=0.0, xanchor="right", yref="paper", y=1.0,
-                        yanchor="bottom", showarrow=False, font=dict(size=FONT_SIZE, color=GREY))]
+    # Each group is labelled with its layer's ||δ|| above the plot. With more than four
+    # groups the labels alternate between two rows, so that neighbours cannot touch in a
+    # half-width column ("3.6e-5" is ~45 px at 16 px type; a group may be narrower).
+    stagger = n > 4
+    row = FONT_SIZE + 6                   # pixels between the two rows of labels
+    annotations = [dict(text="||δ||", xref="paper", x=0.0, xanchor="right", yref="paper",
+                        y=1.0, yanchor="bottom", showarrow=False,
+                        font=dict(size=FONT_SIZE, color=GREY))]
     for k, layer in enumerate(shown):
         norm = short_number(layer.delta_norm)
         annotations.append(dict(text=norm, xref="x", x=int(k), yref="paper", y=1.0,
                                 yanchor="bottom", showarrow=False,
+                                yshift=row if stagger and k % 2 else 0,
                                 font=dict(size=FONT_SIZE, color=GREY)))
     xtitle = "hidden layer" if n == len(hidden) else f"hidden layer ({n} of {len(hidden)})"
+    top = 56 + FONT_SIZE + 8 + (row if stagger else 0)   # title, then the label row(s)
     return figure(panel, step_title(title, snap), data, dict(
         xaxis=axis(f"{xtitle}: neurons 1-{n_neurons}", tickmode="array", tickvals=pos,
                     ticktext=[str(la.index) for la in shown], showgrid=False,
@@ -174,7 +187,7 @@ def neuron_bars(snap: Snapshot | None, max_layers: int = 6) -> go.Figure:
         yaxis=axis("dC/db", range=[-m, m], zeroline=True, zerolinecolor=AXIS_LINE,
                     zerolinewidth=1.5, exponentformat="power"),
         annotations=annotations, barmode="group", bargap=0.25, bargroupgap=0.05,
-        showlegend=False, margin=dict(l=80, r=20, t=84, b=60, pad=2),
+        showlegend=False, margin=dict(l=80, r=20, t=top, b=60, pad=2),
     ))
 
 

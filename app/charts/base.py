@@ -21,7 +21,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from app.charts.style import BLUE, FONT_SIZE, GREY, ORANGE, RED, page_layout
+from app.charts.style import BLUE, FONT_SIZE, GREY, ORANGE, RED, page_layout, title_lines
 from core.snapshot import LayerStats, Snapshot
 
 # ---- thresholds (D2L's healthy band) and limits --------------------------------------------
@@ -38,6 +38,7 @@ SCATTER_ABOVE = 100      # gradient_bars: a line with markers instead of bars ab
 #: Either way, later edits by callers (fig.update_layout ...) are validated as usual.
 VALIDATE = False
 LOG10 = math.log(10.0)
+TITLE_LINE_PX = 28       # height of one line of the title (TITLE_SIZE type), in pixels
 
 PLACEHOLDER_TEXT = "Press ▶ Play to start"
 
@@ -75,6 +76,7 @@ def figure(panel: str, title: str, data: Data, layout: Layout) -> go.Figure:
     without validation (VALIDATE); a :class:`RawFigure` inside :func:`raw_figures`."""
     full: Layout = page_layout(panel, title)
     full.update(layout)
+    _fit_top_margin(full)
     if getattr(_RAW, "on", False):
         full["template"] = {}
         return RawFigure(data=data, layout=full)  # type: ignore[return-value]
@@ -88,6 +90,27 @@ def figure(panel: str, title: str, data: Data, layout: Layout) -> go.Figure:
         full["template"] = "none"
         return go.Figure(dict(data=data, layout=full))
     return fig
+
+
+def _fit_top_margin(layout: Layout) -> None:
+    """Room above the plot for the title's lines (a long title wraps, ``style.wrap_title``):
+    exactly that when the legend sits at the bottom and no label sits above the plot;
+    otherwise the builder's margin (sized for a one-line title) plus the extra lines."""
+    lines = title_lines(str((layout.get("title") or {}).get("text") or ""))
+    margin = dict(layout.get("margin") or {})
+    legend = layout.get("legend") or {}
+    if legend.get("yref") == "container" and not _annotated_above(layout):
+        margin["t"] = TITLE_LINE_PX * (lines + 1)
+    else:
+        margin["t"] = max(int(margin.get("t", 0)), 2 * TITLE_LINE_PX) \
+            + TITLE_LINE_PX * (lines - 1)
+    layout["margin"] = margin
+
+
+def _annotated_above(layout: Layout) -> bool:
+    """Does any annotation sit above the plot area (paper y >= 1)?"""
+    return any(a.get("yref") == "paper" and float(a.get("y", 0)) >= 1.0
+               for a in layout.get("annotations") or ())
 
 
 def _validate_from_now_on(fig: go.Figure) -> None:

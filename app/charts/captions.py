@@ -4,8 +4,9 @@ from __future__ import annotations
 
 #: One caption per panel builder (the keys are the builders' names).
 CAPTIONS: dict[str, str] = {
-    "gradient_bars": "Gradient size per layer on a log scale: blue bars have vanished "
-                     "(< 1e-6), red ones explode (> 1e3), green ones can still learn.",
+    "gradient_bars": "Gradient size per layer on a log scale: dark blue hatched bars have "
+                     "vanished (< 1e-6), vermillion crossed ones explode (> 1e3), plain green "
+                     "ones can still learn.",
     "neuron_bars": "dC/db of the first six neurons of each hidden layer on one shared scale "
                    "(Nielsen): tiny bars near the input mean those neurons learn slowly.",
     "speed_curves": "Speed of learning ||dC/db|| of each hidden layer as training goes on "

@@ -2,6 +2,12 @@
 no Plotly template, large type (a teacher projects these in a lecture hall), a light grid,
 visible axis lines, and the palette every figure draws from.
 
+The palette survives colour-vision deficiency and a washed-out projector: the three gradient
+bands (vanished / can learn / exploding) are a dark blue, a mid green and a vermillion that
+differ in lightness as well as hue, so they stay apart under simulated deuteranopia,
+protanopia and in greyscale (CIEDE2000 >= 15, ``tests/test_palette_cvd.py``); the bars also
+carry a pattern per band (:data:`BAND_PATTERNS`), so no reading depends on hue alone.
+
 Two entry points: :func:`axis` / :func:`legend` give the plain dicts the playground's
 builders assemble (``app.charts.base.figure`` adds the page-level layout), and
 :func:`style_figure` applies the same style to a ``go.Figure`` built with Plotly's API
@@ -27,16 +33,23 @@ FONT_FAMILY = "Source Sans Pro, Arial, sans-serif"
 TEXT = "#1f1f1f"
 GRID = "#e3e3e3"
 AXIS_LINE = "#8a8a8a"
-BLUE = "#2166ac"
-GREEN = "#1a9850"
-ORANGE = "#e08214"
-RED = "#c62828"
+#: The palette (CVD-safe, see the module docstring). BLUE / GREEN / RED are also the three
+#: gradient bands; ORANGE is Okabe & Ito's orange.
+BLUE = "#253494"      # vanished (dark: lightness 27)
+GREEN = "#46b983"     # can still learn (light: lightness 68)
+ORANGE = "#e69f00"
+RED = "#c74905"       # exploding (vermillion: lightness 48)
 GREY = "#6b6b6b"
-VANISH_FILL = "rgba(33,102,172,0.10)"
-EXPLODE_FILL = "rgba(198,40,40,0.10)"
+#: The categorical colours figures draw lines from (the band colours first).
+PALETTE: tuple[str, ...] = (BLUE, GREEN, ORANGE, RED)
+#: The gradient bands and their fill patterns (plotly ``marker.pattern.shape``).
+BANDS: dict[str, str] = {"vanished": BLUE, "can learn": GREEN, "exploding": RED}
+BAND_PATTERNS: dict[str, str] = {"vanished": "/", "can learn": "", "exploding": "x"}
+VANISH_FILL = "rgba(37,52,148,0.10)"
+EXPLODE_FILL = "rgba(199,73,5,0.10)"
 
 #: gradient magnitude colour, on log10 of the value (cmin=C_MIN, cmax=C_MAX):
-#: blue (vanishing, < 1e-6) -> green (healthy) -> red (exploding, > 1e3).
+#: dark blue (vanishing, < 1e-6) -> green (healthy) -> vermillion (exploding, > 1e3).
 C_MIN, C_MAX = -10.0, 6.0
 
 
@@ -45,9 +58,23 @@ def _cpos(log10_value: float) -> float:
 
 
 MAGNITUDE_COLORSCALE: list[list[Any]] = [
-    [0.0, BLUE], [_cpos(-6.0), BLUE], [_cpos(-4.5), "#66bd63"], [_cpos(-3.0), GREEN],
+    [0.0, BLUE], [_cpos(-6.0), BLUE], [_cpos(-4.5), "#3577a0"], [_cpos(-3.0), GREEN],
     [_cpos(1.0), GREEN], [_cpos(2.0), ORANGE], [_cpos(3.0), RED], [1.0, RED],
 ]
+
+
+def band_of(value: float) -> str:
+    """'vanished' (< 1e-6), 'exploding' (> 1e3) or 'can learn': the band a gradient
+    magnitude falls in (the same thresholds as the bars' zones)."""
+    if not np.isfinite(value) or value < 1e-6:
+        return "vanished" if np.isfinite(value) else "can learn"
+    return "exploding" if value > 1e3 else "can learn"
+
+
+def band_patterns(values: Sequence[float] | np.ndarray) -> list[str]:
+    """The fill pattern of each magnitude's band: hatched = vanished, crossed = exploding,
+    plain = can learn (NaN: plain; it is marked separately)."""
+    return [BAND_PATTERNS[band_of(float(v))] for v in np.asarray(values, dtype=np.float64)]
 
 
 def magnitude_colors(values: Sequence[float] | np.ndarray) -> list[str]:
@@ -110,17 +137,41 @@ def legend(**kw: Any) -> dict[str, Any]:
     return d
 
 
-#: A one-line legend above the plot area, left-aligned (panels with few traces).
-TOP_LEGEND = dict(orientation="h", x=0.0, y=1.0, xanchor="left", yanchor="bottom",
-                  bgcolor="rgba(255,255,255,0)")
+#: A horizontal legend at the bottom of the figure, under the axis title, left-aligned
+#: (panels with few traces). At the bottom it can wrap onto more rows in a narrow column
+#: without ever reaching the title (a legend above the plot did, at step 0); plotly grows
+#: the bottom margin to fit it.
+BOTTOM_LEGEND = dict(orientation="h", x=0.0, xanchor="left", y=0.0, yref="container",
+                     yanchor="bottom", bgcolor="rgba(255,255,255,0)")
+TOP_LEGEND = BOTTOM_LEGEND    # the name the builders import (it used to sit on top)
+
+#: A title longer than this many characters breaks before its " · step N" part.
+TITLE_WRAP_CHARS = 30
+TITLE_PAD_PX = 26          # how far down a two-line title must move to show its first line
+
+
+def wrap_title(title: str, limit: int = TITLE_WRAP_CHARS) -> str:
+    """'Back-propagated gradients per layer · step 0' -> two lines, '· step 0' on the second:
+    a half-width column on a 1280-pixel projector holds about 35 characters of the title
+    font. Short titles, and titles without a ' · ' part, are left alone."""
+    if len(title) <= limit or "<br>" in title or " · " not in title:
+        return title
+    head, _, tail = title.partition(" · ")
+    return f"{head}<br>· {tail}"
+
+
+def title_lines(title: str) -> int:
+    return title.count("<br>") + 1
 
 
 def page_layout(panel: str, title: str) -> dict[str, Any]:
     """The layout every playground panel starts from (the builder's layout goes on top)."""
+    text = wrap_title(title)
     return dict(
         template="none",
-        title=dict(text=title, font=dict(size=TITLE_SIZE), x=0.01, xanchor="left",
-                   y=0.985, yanchor="top"),
+        # plotly.js anchors a multi-line title's FIRST line at y: the pad moves the lines down
+        title=dict(text=text, font=dict(size=TITLE_SIZE), x=0.01, xanchor="left",
+                   y=0.985, yanchor="top", pad=dict(t=TITLE_PAD_PX * (title_lines(text) - 1))),
         font=dict(size=FONT_SIZE, color=TEXT, family=FONT_FAMILY),
         paper_bgcolor="white", plot_bgcolor="white",
         margin=dict(l=70, r=20, t=56, b=60, pad=2),
@@ -143,8 +194,10 @@ def style_figure(fig: go.Figure, *, height: int, title: str | None = None,
     """The style on a figure built with Plotly's API: no template, ``FONT_SIZE`` text,
     a ``TITLE_SIZE`` title at the top left, every axis with a line, the light grid and
     ``AXIS_TITLE_SIZE`` titles (subplot titles too). ``margin`` is (left, right, top,
-    bottom) for the labels of this figure; the legend sits at the right (``side``), in a row
-    under the plot at ``legend_y`` (``below``) or in a row above it (``above``). ``log_y``
+    bottom) for the labels of this figure; the legend sits at the right (``side``), in rows
+    at the bottom of the figure, under the axis title whatever the figure's height (``below``;
+    plotly grows the bottom margin if the rows need it; ``legend_y`` is then unused) or in a
+    row above the plot at ``legend_y`` (``above``). ``log_y``
     (when given): a log or a linear y axis, labelled 10^n. ``dense``: smaller ticks and axis
     titles for a row of small multiples. Axis titles given here are for single-panel
     figures; subplots set theirs before. Annotations that should keep their own size are
@@ -154,7 +207,10 @@ def style_figure(fig: go.Figure, *, height: int, title: str | None = None,
     left, right, top, bottom = margin
     leg: dict[str, Any] = dict(font=dict(size=FONT_SIZE))
     if legend_at == "below":
-        leg.update(orientation="h", x=0, y=legend_y)
+        # at the container's bottom: a paper y under the plot lands on the axis title when
+        # the legend wraps onto a second row in a narrow column
+        leg.update(orientation="h", x=0, xanchor="left", y=0, yref="container",
+                   yanchor="bottom")
     elif legend_at == "above":
         leg.update(orientation="h", x=0, y=legend_y, xanchor="left", yanchor="bottom")
     fig.update_layout(template="none", height=height, font=dict(size=FONT_SIZE, color=TEXT),

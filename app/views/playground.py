@@ -11,10 +11,11 @@ import time
 
 import streamlit as st
 
-from app import charts, controls, sidebar
+from app import charts, controls, presenter, sidebar
 from app import export as exp
 from app.charts import compare as cmp
 from app.env import env_float, env_int
+from app.export_download import download_button
 from app.live import (
     DIVERGED,
     ERROR,
@@ -88,6 +89,8 @@ def _panel(name: str, build, key: str, deps: tuple, cache: dict, height: int = 3
             fig = None
         cache[key] = (deps, fig)
     if fig is not None:
+        if presenter.active():             # larger type for the back row
+            fig = presenter.enlarge(fig)
         stream_chart(fig, key=key, height=height)
     text = charts.caption(name, sequence)
     if text:
@@ -174,7 +177,7 @@ def _ask_repeat() -> None:
 
 
 def _buttons(trainer, view: TrainerView, extras) -> None:
-    c = st.columns([1, 1, 1, 1, 3], vertical_alignment="center")
+    c = st.columns([1, 1, 1, 1, 1.4, 1.6], vertical_alignment="center")
     running = view.status == RUNNING
     c[0].button("Play", key="pg_play", icon=":material/play_arrow:", type="primary",
                 on_click=_pressed, args=(trainer, lambda: _play(trainer, extras)),
@@ -190,7 +193,16 @@ def _buttons(trainer, view: TrainerView, extras) -> None:
                 args=(trainer, extras), width="stretch",
                 help="Back to step 0 with a fresh network (same seed); A too, when pinned.")
     pinned = extras.pinned.config if extras.pinned is not None else None
-    with c[4].popover("Share this run", icon=":material/link:"):
+    c[4].toggle("Presenter", key=presenter.TOGGLE_KEY, persist_state="session",
+                help="For a projector: the sidebar folds away, the panels you pick are drawn "
+                     "large, and the keyboard drives the run (space: play / pause, → : one "
+                     "step, r: reset). The link ?present=1 opens the page this way.")
+    if presenter.active():                 # the link is on the page; pick the panels here
+        with c[5].popover("Panels", icon=":material/dashboard:", width="stretch"):
+            presenter.panel_picker()
+        presenter.install_shortcuts()       # the link is on the status row (_status)
+        return
+    with c[5].popover("Share this run", icon=":material/link:"):
         st.caption("This link reproduces the run exactly (seed included)"
                    + (", and run A of the compare:" if pinned is not None else ":"))
         st.code(controls.share_link(view.config, pinned), language=None, wrap_lines=True)
@@ -233,22 +245,24 @@ def _export_box(trainer, view: TrainerView, extras) -> None:
     for label, t in runs:
         name = stem if not label else f"{stem}-{label[0]}"
         d1, d2 = st.columns(2)
-        d1.download_button(f"{label}CSV", data=lambda t=t: exp.csv_text(doc_of(t)),
-                           file_name=f"{name}.csv", mime="text/csv", key=f"pg_dl_csv{label[:1]}",
-                           on_click="ignore", icon=":material/table:", width="stretch")
-        d2.download_button(f"{label}JSON", data=lambda t=t: exp.json_text(doc_of(t)),
-                           file_name=f"{name}.json", mime="application/json",
-                           key=f"pg_dl_json{label[:1]}", on_click="ignore",
-                           icon=":material/data_object:", width="stretch")
+        with d1:   # over the websocket, not a per-worker media URL (app/export_download.py)
+            download_button(f"{label}CSV", lambda t=t: exp.csv_text(doc_of(t)),
+                            file_name=f"{name}.csv", mime="text/csv",
+                            key=f"pg_dl_csv{label[:1]}")
+        with d2:
+            download_button(f"{label}JSON", lambda t=t: exp.json_text(doc_of(t)),
+                            file_name=f"{name}.json", mime="application/json",
+                            key=f"pg_dl_json{label[:1]}")
     rep = _repeat_for(extras, cfg)
     if rep is not None:
         d1, d2 = st.columns(2)
-        d1.download_button("Seeds CSV", data=lambda: exp.repeat_csv_text(rep.to_json()),
-                           file_name=f"{stem}-seeds.csv", mime="text/csv", key="pg_dl_rcsv",
-                           on_click="ignore", width="stretch")
-        d2.download_button("Seeds JSON", data=lambda: exp.json_text(rep.to_json()),
-                           file_name=f"{stem}-seeds.json", mime="application/json",
-                           key="pg_dl_rjson", on_click="ignore", width="stretch")
+        with d1:
+            download_button("Seeds CSV", lambda: exp.repeat_csv_text(rep.to_json()),
+                            file_name=f"{stem}-seeds.csv", mime="text/csv", key="pg_dl_rcsv")
+        with d2:
+            download_button("Seeds JSON", lambda: exp.json_text(rep.to_json()),
+                            file_name=f"{stem}-seeds.json", mime="application/json",
+                            key="pg_dl_rjson")
     st.caption("One CSV row per snapshot and layer, columns named as the JSON keys (the "
                "`gradlab run --json` document of the snapshots on screen). Each chart: the "
                "camera in its toolbar downloads a PNG, the disk an SVG.")
@@ -292,11 +306,20 @@ def _run_repeat(extras, cfg, n: int) -> None:
 
 def _status(view: TrainerView, pinned: TrainerView | None = None, kept: bool = False
             ) -> None:
-    c = st.columns([1, 1, 2])
     prefix = "B: " if pinned is not None else ""
-    c[0].metric(f"{prefix}Step", f"{view.step:,} / {view.total_steps:,}")
-    c[1].metric("Steps per second", f"{view.steps_per_s:,.0f}" if view.steps_per_s else "—")
-    c[2].metric(f"{prefix}Status", view.status_text)
+    if presenter.active():                 # the class needs the link more than the speed
+        c = st.columns([1.2, 1.5, 2.3], vertical_alignment="center")
+        c[0].metric(f"{prefix}Step", f"{view.step:,} / {view.total_steps:,}")
+        c[1].metric(f"{prefix}Status", view.status_text)
+        with c[2]:
+            presenter.share_caption(controls.share_link(
+                view.config, pinned.config if pinned is not None else None, presenter.query()))
+    else:
+        c = st.columns([1.6, 1, 1.4])      # room for "12,000 / 12,000" at 1280 x 720
+        c[0].metric(f"{prefix}Step", f"{view.step:,} / {view.total_steps:,}")
+        c[1].metric("Steps per second", f"{view.steps_per_s:,.0f}" if view.steps_per_s
+                    else "—")
+        c[2].metric(f"{prefix}Status", view.status_text)
     if pinned is not None:
         st.caption(f"**A:** step {pinned.step:,} / {pinned.total_steps:,}, "
                    f"{pinned.status_text}" + (" — kept as pinned: Reset runs A and B "
@@ -338,7 +361,7 @@ def _bar_controls() -> tuple[str, bool]:
     metric = a.segmented_control(
         "Bar height", ["delta_norm", "weight_grad_norm"], key="pg_grad_metric",
         required=True, default="delta_norm", persist_state="session",
-        format_func=lambda m: "‖dC/db‖ (speed)" if m == "delta_norm" else "‖dC/dW‖",
+        format_func=lambda m: "‖dC/db‖" if m == "delta_norm" else "‖dC/dW‖",
         help="‖dC/db‖: Nielsen's speed of learning of each layer. ‖dC/dW‖: the norm of "
              "the weight gradient.") or "delta_norm"
     fixed = b.toggle("Fixed axis", key="pg_grad_fixed", value=True,
@@ -438,66 +461,94 @@ def _panels(view: TrainerView, cache: dict, rep=None) -> None:
         else:
             st.session_state[HISTORY_TICK] = (view.epoch, h_id, now)
 
-    left, right = st.columns(2, gap="large")
-    with left:
+    def grad(height: int) -> None:
         metric, fixed = _bar_controls()
         if summary is not None:
             _panel("gradient_bars",
                    lambda: cmp.gradient_bars_band(summary, metric=metric, n_seeds=n_rep),
-                   "pg_chart_grad", (id(rep), metric), cache)
+                   "pg_chart_grad", (id(rep), metric), cache, height=height)
         else:
             _panel("gradient_bars",
                    lambda: charts.gradient_bars(snap, metric=metric,
                                                 fixed_range=(1e-8, 1e4) if fixed else None),
-                   "pg_chart_grad", (s_id, metric, fixed), cache)
-    with right:
+                   "pg_chart_grad", (s_id, metric, fixed), cache, height=height)
+
+    def loss(height: int) -> None:
         log_y = st.toggle("Log-scale loss", key="pg_loss_log", value=False,
                           persist_state="session")
         if summary is not None:
             _panel("loss_curves", lambda: cmp.loss_curves_band(summary, n_seeds=n_rep),
-                   "pg_chart_loss", (id(rep),), cache)
+                   "pg_chart_loss", (id(rep),), cache, height=height)
         else:
             _panel("loss_curves", lambda: charts.loss_curves(hist, log_y=log_y),
-                   "pg_chart_loss", (h_id, log_y), cache)
+                   "pg_chart_loss", (h_id, log_y), cache, height=height)
 
-    left, right = st.columns(2, gap="large")
-    with left:
+    def speed(height: int) -> None:
         if summary is not None:
             _panel("speed_curves",
                    lambda: cmp.layer_curves_band(summary, "delta_norm", n_seeds=n_rep),
-                   "pg_chart_speed", (id(rep),), cache)
+                   "pg_chart_speed", (id(rep),), cache, height=height)
         else:
             _panel("speed_curves", lambda: charts.speed_curves(hist), "pg_chart_speed",
-                   h_id, cache)
-    with right:
-        _panel("neuron_bars", lambda: charts.neuron_bars(snap), "pg_chart_neurons",
-               s_id, cache)
+                   h_id, cache, height=height)
 
-    left, right = st.columns(2, gap="large")
-    with left:
+    def neurons(height: int) -> None:
+        _panel("neuron_bars", lambda: charts.neuron_bars(snap), "pg_chart_neurons",
+               s_id, cache, height=height)
+
+    def spectrum(height: int) -> None:
         # Weight / Jacobian spectra change only every spectrum_every steps (the figure
         # names the step they are from); the RNN's gradient through time changes each time.
         spec_id = (s_id if view.config.is_sequence or snap is None
                    or snap.spectrum_step is None
                    else (view.epoch, snap.spectrum_step, snap.diverged))
         _panel("spectrum", lambda: charts.spectrum(snap), "pg_chart_spectrum", spec_id, cache,
-               sequence=view.config.is_sequence)
-    with right:
+               height=height, sequence=view.config.is_sequence)
+
+    def update(height: int) -> None:
         if summary is not None:
             _panel("update_ratio",
                    lambda: cmp.layer_curves_band(summary, "update_ratio", n_seeds=n_rep),
-                   "pg_chart_update", (id(rep),), cache)
+                   "pg_chart_update", (id(rep),), cache, height=height)
         else:
             _panel("update_ratio", lambda: charts.update_ratio(hist), "pg_chart_update",
-                   h_id, cache)
+                   h_id, cache, height=height)
 
-    left, right = st.columns(2, gap="large")
-    with left:
+    def act(height: int) -> None:
         _panel("activation_panel", lambda: charts.activation_panel(snap), "pg_chart_act",
-               s_id, cache, height=400)
-    with right:
+               s_id, cache, height=height)
+
+    def gradhist(height: int) -> None:
         _panel("grad_hist_panel", lambda: charts.grad_hist_panel(snap), "pg_chart_gradhist",
-               s_id, cache, height=400)
+               s_id, cache, height=height)
+
+    _lay_out({"grad": grad, "loss": loss, "speed": speed, "neurons": neurons,
+              "spectrum": spectrum, "update": update, "act": act, "gradhist": gradhist})
+
+
+#: The normal page: panels two by two, in this order, with these heights (pixels).
+PANEL_ROWS = ((("grad", 360), ("loss", 360)), (("speed", 360), ("neurons", 360)),
+              (("spectrum", 360), ("update", 360)), (("act", 400), ("gradhist", 400)))
+
+
+def _lay_out(slots: dict) -> None:
+    """Draw the panels: two by two (``PANEL_ROWS``), or in presenter mode only the ones
+    the teacher picked, larger (one alone takes the full width)."""
+    if presenter.active():
+        names = [n for n in presenter.picked() if n in slots]
+        height = presenter.height(len(names))
+        rows = [names] if len(names) == 1 else [names[i:i + 2]
+                                                 for i in range(0, len(names), 2)]
+        for row in rows:
+            cols = st.columns(2, gap="large") if len(names) > 1 else [st.container()]
+            for col, name in zip(cols, row, strict=False):
+                with col:
+                    slots[name](height)
+        return
+    for row in PANEL_ROWS:
+        for col, (name, height) in zip(st.columns(2, gap="large"), row, strict=True):
+            with col:
+                slots[name](height)
 
 
 def _ui_state(view: TrainerView, pinned: TrainerView | None = None) -> tuple:
@@ -541,6 +592,7 @@ def _adopt_url_pin(extras) -> None:
 
 
 def main() -> None:
+    presenter.adopt_url()                  # ?present=1 -> the toggle, before it is drawn
     ctrl = sidebar.draw()
     trainer = get_trainer()
     extras = get_extras()
@@ -560,10 +612,12 @@ def main() -> None:
     note = controls.toast_text(changed, ctrl.config, ctrl.notice)
     if note:
         st.toast(note, icon=":material/restart_alt:" if "reset" in note else ":material/tune:")
-    controls.sync_url(ctrl.config, extras.pinned.config if extras.pinned is not None else None)
+    controls.sync_url(ctrl.config, extras.pinned.config if extras.pinned is not None else None,
+                      presenter.written_query())
 
-    st.title("Gradient Lab")
-    st.markdown(INTRO)
+    if not presenter.active():             # presenting: the panels get the room
+        st.title("Gradient Lab")
+        st.markdown(INTRO)
     if ctrl.url_warnings:
         st.warning("Some settings in the link could not be used, so their defaults apply:\n\n"
                    + "\n".join(f"- `{w}`" for w in ctrl.url_warnings),
@@ -571,6 +625,9 @@ def main() -> None:
     _wait_for_news(trainer)
     view = trainer.view()
     _buttons(trainer, view, extras)
+    from app.views.class_join import render_class_widget  # the class board (student side)
+
+    render_class_widget(trainer)
     req = st.session_state.pop(REPEAT_REQ, None)
     if req == 1:
         extras.repeat = extras.repeat_key = None

@@ -90,6 +90,98 @@ function chartConfig(gd, Plotly, msg) {
   return gd.__glCfg;
 }
 
+// ---- the page's theme (light / dark) ---------------------------------------------------
+// The figures arrive in the light style (app/charts/style.py). On a dark page their
+// light-only colours are swapped for the page's: transparent backgrounds, the page's text
+// colour, a faint grid, a dark legend box. Data colours are kept (the palette is chosen
+// to read on both).
+
+const LIGHT_TEXT = new Set(["#1f1f1f", "#2f2d2b"]);
+const LIGHT_GRID = new Set(["#e3e3e3"]);
+const LIGHT_BG = new Set(["white", "#fff", "#ffffff"]);
+
+function luminance(css) {
+  const m = /rgba?\(([^)]+)\)/.exec(css || "");
+  if (!m) return 1;
+  const [r, g, b, a] = m[1].split(",").map((x) => parseFloat(x));
+  if (a === 0) return 1; // transparent: assume the light page behind it
+  return (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+}
+
+function pageTheme() {
+  const app = document.querySelector(".stApp") || document.body;
+  const cs = getComputedStyle(app);
+  const dark = luminance(cs.backgroundColor) < 0.4;
+  return { dark, text: cs.color, key: `${dark}|${cs.color}` };
+}
+
+// Dark palette colours that would vanish on a dark page, for text and lines only (bars keep
+// theirs: their patterns and the zone labels carry the band).
+const ON_DARK = { "#253494": "#8c9ef0" };
+const DATA_KEYS = new Set(["x", "y", "z", "customdata", "text", "hovertext", "bdata"]);
+
+function themed(node, theme, key, parent) {
+  if (Array.isArray(node)) return node.map((v) => themed(v, theme, key, parent));
+  if (node && typeof node === "object" && !ArrayBuffer.isView(node)) {
+    const out = {};
+    for (const [k, v] of Object.entries(node)) {
+      out[k] = DATA_KEYS.has(k) ? v : themed(v, theme, k, key);
+    }
+    if (key === "legend" && typeof out.bgcolor === "string" && out.bgcolor.startsWith("rgba(255,255,255")) {
+      out.bgcolor = "rgba(0,0,0,0)";
+    }
+    return out;
+  }
+  if (typeof node !== "string") return node;
+  const v = node.toLowerCase();
+  if ((key === "paper_bgcolor" || key === "plot_bgcolor") && LIGHT_BG.has(v)) return "rgba(0,0,0,0)";
+  if (LIGHT_TEXT.has(v)) return theme.text;
+  if (LIGHT_GRID.has(v)) return "rgba(255,255,255,0.14)";
+  if (key === "color" && ON_DARK[v] && /(font|line)$/i.test(parent || "")) return ON_DARK[v];
+  return node;
+}
+
+function forTheme(layout, theme) {
+  if (!theme.dark) return layout;
+  const out = themed(layout, theme, "", "");
+  out.paper_bgcolor = "rgba(0,0,0,0)";
+  out.plot_bgcolor = "rgba(0,0,0,0)";
+  out.font = Object.assign({}, out.font || {}, { color: theme.text });
+  return out;
+}
+
+function draw(gd, msg, Plotly) {
+  const fig = msg.figure || {};
+  const theme = pageTheme();
+  gd.__glTheme = theme.key;
+  const data = theme.dark ? (fig.data || []).map((t) => themed(t, theme, "", "")) : fig.data || [];
+  return Plotly.react(gd, data, forTheme(fig.layout || {}, theme), chartConfig(gd, Plotly, msg));
+}
+
+// A theme switch (Streamlit's settings menu, or the system's) restyles the page's CSS:
+// redraw every chart whose theme changed.
+let themeWatch = null;
+function watchTheme() {
+  if (themeWatch) return;
+  let pending = false;
+  const check = () => {
+    pending = false;
+    const key = pageTheme().key;
+    for (const gd of document.querySelectorAll(".gl-stream-chart")) {
+      if (gd.__glDrawn && gd.__glTheme !== key && gd.__glLatest && window.Plotly) {
+        draw(gd, gd.__glLatest, window.Plotly);
+      }
+    }
+  };
+  themeWatch = new MutationObserver(() => {
+    if (!pending) { pending = true; setTimeout(check, 150); }
+  });
+  themeWatch.observe(document.head, { childList: true, subtree: true, characterData: true });
+  if (window.matchMedia) {
+    window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => setTimeout(check, 150));
+  }
+}
+
 export default function render(component, base) {
   const { data, parentElement } = component;
   let msg;
@@ -106,10 +198,11 @@ export default function render(component, base) {
   loadPlotly(url)
     .then((Plotly) => {
       if (gd.__glLatest !== msg) return undefined; // a newer update arrived meanwhile
-      const fig = msg.figure || {};
-      return Plotly.react(gd, fig.data || [], fig.layout || {}, chartConfig(gd, Plotly, msg)).then(() => {
+      watchTheme();
+      return draw(gd, msg, Plotly).then(() => {
         gd.__glDrawn = true;
         gd.__glUpdates = (gd.__glUpdates || 0) + 1;
+        gd.__glUpdatedAt = performance.now(); // when this draw finished (make bench)
       });
     })
     .catch((err) => {
