@@ -52,9 +52,10 @@ def csv_text(doc: Mapping[str, Any], seed: int | None = None) -> str:
     head = (["seed"] if seed is not None else []) + list(SNAPSHOT_COLUMNS) + list(LAYER_COLUMNS)
     w.writerow(head)
     for s in doc.get("snapshots", []):
-        base = ([seed] if seed is not None else []) + [_cell(s.get(k)) for k in SNAPSHOT_COLUMNS]
+        base = (([seed] if seed is not None else [])
+                + [csv_cell(s.get(k)) for k in SNAPSHOT_COLUMNS])
         for la in s.get("layers", []):
-            w.writerow(base + [_cell(la.get(k)) for k in LAYER_COLUMNS])
+            w.writerow(base + [csv_cell(la.get(k)) for k in LAYER_COLUMNS])
     return out.getvalue()
 
 
@@ -68,7 +69,8 @@ def repeat_csv_text(doc: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
+    """One CSV cell: empty for None, true/false, floats by ``repr`` (every digit)."""
     if v is None:
         return ""
     if isinstance(v, bool):

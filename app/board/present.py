@@ -22,6 +22,7 @@ from typing import Any
 import plotly.graph_objects as go
 
 from app.charts import style
+from app.export import csv_cell
 from core.choices import choices
 from core.config import ConfigError, from_query
 from core.presets import PRESETS, preset
@@ -173,17 +174,12 @@ CSV_COLUMNS = ("id", "student", "preset", "depth", "activation", "init", "steps"
 
 
 def _safe_cell(v: Any) -> str:
-    """A CSV cell; text a spreadsheet would evaluate (=, +, -, @, tab, CR) gets a leading
-    apostrophe (OWASP's CSV-injection advice). Numbers are written with ``repr``."""
-    if v is None:
-        return ""
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, int):
-        return str(v)
-    s = str(v)
+    """A CSV cell as the run export writes it (:func:`app.export.csv_cell`); text a
+    spreadsheet would evaluate (=, +, -, @, tab, CR) gets a leading apostrophe (OWASP's
+    CSV-injection advice)."""
+    s = csv_cell(v)
+    if v is None or isinstance(v, (int, float)):       # bool is an int
+        return s
     return "'" + s if s[:1] in ("=", "+", "-", "@", "\t", "\r") else s
 
 
