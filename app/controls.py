@@ -175,7 +175,7 @@ def load_url_once() -> None:
     cfg, errors = parse_query_lenient(items, limits=run_limits())
     ss[URL_WARNINGS] = [clean(e) for e in errors]
     ss[URL_CONFIG] = as_dict(cfg)
-    raw_pin = _raw_pin()
+    raw_pin = url_param(PIN_PARAM)
     if raw_pin is not None:
         pin_cfg, pin_errors = parse_query_lenient("" if raw_pin == "default" else raw_pin,
                                                   limits=run_limits())
@@ -184,14 +184,6 @@ def load_url_once() -> None:
     write_widgets(cfg)
     if "preset" in items and not any(e.startswith("preset:") for e in errors):
         ss[key("preset")] = str(items["preset"]).strip().lower().replace("_", "-")
-
-
-def _raw_pin() -> str | None:
-    try:
-        v = st.query_params.get(PIN_PARAM)
-    except Exception:  # noqa: BLE001 - a URL must never crash the page
-        return None
-    return None if v is None else str(v)
 
 
 def _pin_value(pinned: RunConfig) -> str:
