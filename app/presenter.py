@@ -270,10 +270,62 @@ SHORTCUTS_JS = r"""
 """
 
 
+#: The first row of panels takes the height the screen has left under the controls,
+#: measured: the controls above vary (the share link wraps onto two or three lines), so a
+#: fixed ``100vh - N px`` left the first row's legend and axis titles under the bottom
+#: edge at 1280 x 720. The script marks the first row's charts ``data-gl-fit`` and sets
+#: ``--gl-present-h`` on the page to the viewport's height minus that row's top (and a
+#: small margin), within [MIN, MAX] px (MIN: the height at which the speed panel's legend
+#: of 8 layers still fits); the charts' ResizeObserver (app/stream_chart) redraws them. It
+#: re-measures on resize and twice a second (a rerun can change the controls above).
+FIT_MIN_PX, FIT_MAX_PX, FIT_BOTTOM_PX = 340, 800, 8
+FIT_SCREEN_JS = r"""
+<script>
+(() => {
+  const host = window.parent;
+  const doc = host.document;
+  const frame = window.frameElement;
+  if (host.__glFitOff) host.__glFitOff();
+  const MIN = __MIN__, MAX = __MAX__, BOTTOM = __BOTTOM__;
+  let last = null;
+  const fit = () => {
+    if (!frame || !frame.isConnected) { off(); return; }
+    const charts = [...doc.querySelectorAll(".gl-stream-chart")]
+      .map((el) => [el, el.getBoundingClientRect()]).filter(([, r]) => r.width > 0);
+    if (!charts.length) return;
+    const first = Math.min(...charts.map(([, r]) => r.top));
+    const row = charts.filter(([, r]) => r.top < first + 120);
+    for (const [el] of charts) el.toggleAttribute("data-gl-fit", row.some(([e]) => e === el));
+    const rowTop = Math.max(...row.map(([, r]) => r.top));
+    const top = rowTop + (host.scrollY || 0)
+      + ((doc.querySelector('[data-testid="stMain"]') || {}).scrollTop || 0);
+    const h = Math.round(Math.max(MIN, Math.min(MAX, host.innerHeight - top - BOTTOM)));
+    if (h !== last) {
+      last = h;
+      doc.documentElement.style.setProperty("--gl-present-h", `${h}px`);
+    }
+  };
+  const timer = host.setInterval(fit, 500);
+  host.addEventListener("resize", fit);
+  const off = () => {
+    host.clearInterval(timer);
+    host.removeEventListener("resize", fit);
+    doc.documentElement.style.removeProperty("--gl-present-h");
+    host.__glFitOff = null;
+  };
+  host.__glFitOff = off;
+  fit();
+})();
+</script>
+""".replace("__MIN__", str(FIT_MIN_PX)).replace("__MAX__", str(FIT_MAX_PX)) \
+    .replace("__BOTTOM__", str(FIT_BOTTOM_PX))
+
+
 def install_shortcuts() -> None:
-    """Space, right arrow and r drive the run (see :data:`SHORTCUTS_JS`): a same-origin
-    iframe of no height whose script listens on the page around it."""
-    st.iframe(SHORTCUTS_JS, height=1)
+    """Space, right arrow and r drive the run (see :data:`SHORTCUTS_JS`), and the panels
+    fill the screen's height (:data:`FIT_SCREEN_JS`): a same-origin iframe of no height
+    whose scripts act on the page around it."""
+    st.iframe(SHORTCUTS_JS + FIT_SCREEN_JS, height=1)
 
 
 #: CSS of every page: nothing a teacher must read is cut off at 1280 x 720 (metric values,
@@ -302,9 +354,12 @@ PAGE_CSS = """
 #: Extra CSS while presenting: less empty space above the panels.
 PRESENT_CSS = """
 <style>
-[data-testid="stMainBlockContainer"] { padding-top: 3.75rem; padding-bottom: 1rem; }
-/* the charts take the height the screen has left under the controls */
+[data-testid="stMainBlockContainer"] { padding-top: 3rem; padding-bottom: 1rem; }
+/* the charts take the height the screen has left under the controls: a guess, and for the
+   first row what FIT_SCREEN_JS measured */
 .gl-stream-chart { height: clamp(340px, calc(100vh - 360px), 800px) !important; }
+.gl-stream-chart[data-gl-fit] {
+  height: var(--gl-present-h, clamp(340px, calc(100vh - 360px), 800px)) !important; }
 [class*="st-key-gradlab_stream_chart"], [class*="st-key-gradlab_stream_chart"] .stBidiComponent,
 [class*="st-key-gradlab_stream_chart"] .stBidiComponentRegular {
   height: auto !important; min-height: 0 !important; flex: 0 0 auto !important;
@@ -319,8 +374,9 @@ def page_style() -> None:
 
 
 __all__ = [
-    "DEFAULT_PANELS", "MAX_PANELS", "PANELS", "PANELS_KEY", "PANELS_PARAM", "PRESENT_PARAM",
-    "QUERY_KEYS", "SCALE", "SHORTCUTS_JS", "TOGGLE_KEY", "active", "adopt_url", "enlarge",
-    "height", "install_shortcuts", "page_style", "panel_picker", "parse_panels", "picked",
+    "DEFAULT_PANELS", "FIT_SCREEN_JS", "MAX_PANELS", "PANELS", "PANELS_KEY", "PANELS_PARAM",
+    "PRESENT_PARAM", "QUERY_KEYS", "SCALE", "SHORTCUTS_JS", "TOGGLE_KEY", "active",
+    "adopt_url", "enlarge", "height", "install_shortcuts", "page_style", "panel_picker",
+    "parse_panels", "picked",
     "query", "share_caption", "sidebar_state", "written_query",
 ]

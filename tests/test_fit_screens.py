@@ -124,6 +124,50 @@ DARK_JS = """() => {
 }"""
 
 
+#: The lesson charts (Streamlit's st.plotly_chart, not the playground's stream charts): the
+#: relative luminance (WCAG) of each one's background, and the contrast ratio against it of
+#: every text it draws (title, ticks, axis titles, legend, annotations, colour bars), as the
+#: browser renders them.
+LESSON_CHART_THEME_JS = r"""() => {
+  const lum = (css) => {
+    let r, g, b, a = 1;
+    const hex = /^#([0-9a-f]{6})$/i.exec((css || '').trim());
+    const m = /rgba?\(([^)]+)\)/.exec(css || '');
+    if (hex) [r, g, b] = [0, 2, 4].map((i) => parseInt(hex[1].slice(i, i + 2), 16));
+    else if (m) [r, g, b, a = 1] = m[1].split(',').map(Number);
+    else return null;
+    if (a === 0) return null;
+    const lin = (c) => { c /= 255;
+      return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  };
+  const out = [];
+  for (const gd of document.querySelectorAll('.js-plotly-plot')) {
+    if (gd.closest('.gl-stream-chart') || !gd._fullLayout) continue;
+    const paper = lum(gd._fullLayout.paper_bgcolor);
+    const texts = [...gd.querySelectorAll('.gtitle, .xtick text, .ytick text, .g-xtitle text, '
+        + '.g-ytitle text, .g-x2title text, .g-y2title text, .legendtext, .annotation-text, '
+        + '.cbaxis text, .cbtitle text')]
+      .filter((t) => t.getBoundingClientRect().width > 0 && (t.textContent || '').trim())
+      .map((t) => [t.textContent.trim().slice(0, 30), lum(getComputedStyle(t).fill)])
+      .filter(([, l]) => l !== null && paper !== null)
+      .map(([t, l]) => [t, (Math.max(l, paper) + 0.05) / (Math.min(l, paper) + 0.05)]);
+    out.push({chart: ((gd.querySelector('.gtitle') || {}).textContent || '?').slice(0, 40),
+              paper, texts});
+  }
+  return out;
+}"""
+
+#: The first row of presenter panels, each as [top, bottom] on screen, and the screen height.
+FIRST_ROW_JS = """() => {
+  const boxes = [...document.querySelectorAll('.gl-stream-chart')]
+    .map((c) => c.getBoundingClientRect()).filter((r) => r.width > 0);
+  const first = Math.min(...boxes.map((r) => r.top));
+  return {screen: window.innerHeight,
+          row: boxes.filter((r) => r.top < first + 120).map((r) => [r.top, r.bottom])};
+}"""
+
+
 def _settle(page, seconds: float = 1.5) -> None:
     """Let Streamlit finish and Plotly follow the new width (it resizes on a frame)."""
     wait_idle(page)
@@ -142,6 +186,35 @@ def _open(page, url: str, charts: int) -> None:
 def _check(page, where: str) -> None:
     problems = page.evaluate(FIT_JS)
     assert not problems, f"{where}: {problems}"
+
+
+def _first_row_on_screen(page, where: str) -> None:
+    """Presenter mode: the first row of panels, legends and axis titles included (they lie
+    inside the chart's box: FIT_JS), is on the screen without scrolling."""
+    fit = page.evaluate(FIRST_ROW_JS)
+    assert fit["row"], f"{where}: no panels"
+    for top, bottom in fit["row"]:
+        assert top >= 0 and bottom <= fit["screen"] + 1, f"{where}: a panel runs off the " \
+            f"screen ({top:.0f}..{bottom:.0f} px of {fit['screen']})"
+
+
+#: The least contrast a chart's text may have against the chart's background (WCAG's ratio
+#: for large text and graphics; body text on both themes is far above it, about 15).
+MIN_TEXT_CONTRAST = 3.0
+
+
+def _lesson_chart_colours(page, where: str, dark: bool) -> int:
+    """Every lesson chart on the page has the page's background (dark: relative luminance
+    < 0.05; light: > 0.8) and every text on it reads (contrast >= MIN_TEXT_CONTRAST).
+    Returns how many charts it checked."""
+    charts = page.evaluate(LESSON_CHART_THEME_JS)
+    for c in charts:
+        assert c["paper"] is not None and (c["paper"] < 0.05 if dark else c["paper"] > 0.8), \
+            f"{where}: chart {c['chart']!r} background luminance {c['paper']}"
+        assert c["texts"], f"{where}: chart {c['chart']!r} draws no text"
+        bad = [(t, round(k, 2)) for t, k in c["texts"] if k < MIN_TEXT_CONTRAST]
+        assert not bad, f"{where}: chart {c['chart']!r} has text that does not read: {bad[:6]}"
+    return len(charts)
 
 
 def _run_to_the_end(page) -> None:
@@ -206,6 +279,7 @@ def test_presenter_mode_fits_and_reads_from_the_back_row(streamlit_server, brows
             page.set_viewport_size({"width": w, "height": h})
             _settle(page)
             _check(page, f"presenter {w}x{h}")
+            _first_row_on_screen(page, f"presenter {w}x{h}")
         page.set_viewport_size({"width": 1280, "height": 720})
         _settle(page)
         page.screenshot(path=str(SHOTS / "presenter-1280x720.png"))
@@ -229,11 +303,65 @@ def test_lesson_pages_fit_at_1280x720(streamlit_server, browser) -> None:
             page.locator("h1").first.wait_for(timeout=120_000)
             _settle(page)
             _check(page, slug)
+            _lesson_chart_colours(page, f"{slug} light", dark=False)
             if slug == "l02_nielsen_chain":
                 page.get_by_role("button", name="Make it explode").click()
                 _settle(page)
                 _check(page, f"{slug} exploded")
                 page.screenshot(path=str(SHOTS / f"{slug}-1280x720.png"))
+    finally:
+        ctx.close()
+
+
+def test_lesson_charts_follow_the_dark_theme(streamlit_server, browser) -> None:
+    """On a dark page every lesson chart (lesson 11's phase map and its colour bar, lesson
+    3's sample grid, the per-layer curves) has a dark background and light text, and still
+    fits. Before: the lessons drew their charts with ``theme=None``, white on the dark page."""
+    from app import lessons
+
+    slugs = [m.__name__.rsplit(".", 1)[-1] for m in lessons.discover()]
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="dark")
+    checked = 0
+    try:
+        page = ctx.new_page()
+        page.goto(streamlit_server, wait_until="domcontentloaded")   # registers the pages
+        page.get_by_role("button", name="Play", exact=True).wait_for(timeout=90_000)
+        for slug in slugs:
+            page.goto(f"{streamlit_server}/{slug}", wait_until="domcontentloaded")
+            page.locator("h1").first.wait_for(timeout=120_000)
+            _settle(page)
+            _check(page, f"{slug} dark")
+            checked += _lesson_chart_colours(page, f"{slug} dark", dark=True)
+            if slug == "l11_phase_map":
+                page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+                _settle(page, 0.5)
+                page.screenshot(path=str(SHOTS / f"{slug}-dark-1280x720.png"))
+    finally:
+        ctx.close()
+    assert checked >= 8, f"only {checked} lesson charts drawn as the lessons open"
+
+
+def test_presenter_default_panels_fit_the_screen_light_and_dark(streamlit_server,
+                                                                browser) -> None:
+    """The two default panels at 1280 x 720: the loss legend's last row and the gradient
+    bars' axis title are on screen, light and dark (they ran past the bottom edge)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    ctx = browser.new_context(viewport={"width": 1280, "height": 720}, color_scheme="light")
+    try:
+        page = ctx.new_page()
+        _open(page, f"{streamlit_server}/?{RUN}&present=1", 2)
+        for scheme in ("light", "dark"):
+            page.emulate_media(color_scheme=scheme)
+            _settle(page, 2.5)
+            for w, h in SIZES:
+                page.set_viewport_size({"width": w, "height": h})
+                _settle(page)
+                _check(page, f"presenter default {w}x{h} {scheme}")
+                _first_row_on_screen(page, f"presenter default {w}x{h} {scheme}")
+            page.set_viewport_size({"width": 1280, "height": 720})
+            _settle(page)
+            page.screenshot(path=str(SHOTS / f"presenter-default-{scheme}-1280x720.png"))
     finally:
         ctx.close()
 

@@ -84,8 +84,16 @@ def sample_grid(imgs: list, labels: list[str], cols: int = 8, gap: int = 4) -> g
         annotations.append({"x": x0 + w / 2, "y": y0 + h + 10, "text": label,
                             "showarrow": False, "font": {"size": 15}, "xref": "x",
                             "yref": "y"})
-    rgb = np.repeat(grid[:, :, None], 3, axis=2)
-    fig = go.Figure(go.Image(z=rgb, hoverinfo="skip"))
+    # gaps and label strips transparent: the labels (in the page's text colour) sit on the
+    # page's background, light or dark
+    rgba = np.concatenate([np.repeat(grid[:, :, None], 3, axis=2),
+                           np.zeros(grid.shape + (1,), dtype=np.uint8)], axis=2)
+    for i in range(len(tiles)):
+        r, c = divmod(i, cols)
+        y0, x0 = r * (h + gap + 18), c * (w + gap)
+        rgba[y0:y0 + h, x0:x0 + w, 3] = 1
+    fig = go.Figure(go.Image(z=rgba, colormodel="rgba", zmax=[255, 255, 255, 1],
+                             hoverinfo="skip"))
     fig.update_layout(annotations=annotations, margin={"l": 0, "r": 0, "t": 0, "b": 0},
                       height=int(grid.shape[0] * 1.0) + 10,
                       xaxis={"visible": False}, yaxis={"visible": False})

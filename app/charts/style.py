@@ -228,3 +228,152 @@ def style_figure(fig: go.Figure, *, height: int, title: str | None = None,
     if log_y is not None:
         fig.update_yaxes(type="log" if log_y else "linear", exponentformat="power")
     return fig
+
+
+# ---- following the page's theme (the lessons' st.plotly_chart figures) ----------------------
+
+#: Streamlit's chart-theme placeholders (``streamlit.elements.lib.streamlit_plotly_theme``):
+#: in a ``st.plotly_chart(..., theme="streamlit")`` figure the browser swaps each for the
+#: colour of the theme on screen, and again when the viewer switches theme, with no rerun.
+ST_TEXT = "#000037"      # GRAY_90: gray90 (near black) on light, gray10 (near white) on dark
+ST_MUTED = "#000036"     # GRAY_70: gray70 on light, gray30 on dark
+ST_BG = "#000038"        # BG_COLOR: the page's background
+ST_BLUE = "#000001"      # CATEGORY_0: chartCategoricalColors[0] of [theme.light] / [theme.dark]
+#: BLUE where it draws a line or text: BLUE on a light page, a light blue on a dark one
+#: (.streamlit/config.toml sets chartCategoricalColors per theme; the bars keep BLUE: their
+#: patterns and labels carry the band, as in the playground's app/stream_chart).
+ON_DARK_BLUE = "#8c9ef0"
+#: Text in a palette colour (a label beside its line, a coloured axis title) through
+#: Streamlit's categorical placeholders, so that it reads on either page: config.toml gives
+#: [theme.light] darker shades of GREEN and ORANGE (contrast >= 3 on white) and
+#: [theme.dark] lighter ones of BLUE and RED (contrast >= 3 on Streamlit's dark background).
+ST_PALETTE_TEXT: dict[str, str] = {BLUE: ST_BLUE, GREEN: "#000002", ORANGE: "#000003",
+                                   RED: "#000004"}
+#: The chartCategoricalColors of .streamlit/config.toml, in placeholder order.
+TEXT_ON_LIGHT: tuple[str, ...] = (BLUE, "#2a8a5c", "#a86800", RED)
+TEXT_ON_DARK: tuple[str, ...] = (ON_DARK_BLUE, GREEN, ORANGE, "#f0743c")
+#: On a dark page, a line or marker darker than this relative luminance is lightened
+#: (Plasma's first layers, the dark violet of the phase map's sixth line).
+DARK_LINE_LUMINANCE = 0.08
+
+_LIGHT_ONLY_TEXT = frozenset({TEXT, "#2f2d2b"})
+_LIGHT_BACKGROUNDS = frozenset({"white", "#fff", "#ffffff"})
+_DATA_KEYS = frozenset({"x", "y", "z", "customdata", "text", "hovertext", "ids", "bdata",
+                        "source", "labels", "values"})
+
+
+def themed_for_page(fig: go.Figure | dict[str, Any], dark: bool | None = None
+                    ) -> dict[str, Any]:
+    """The figure (as a plotly dict, the caller's figure untouched) in colours that read on
+    the page's theme, light or dark, for ``st.plotly_chart(..., theme="streamlit")``.
+
+    The chart style is light-only (:data:`TEXT` on white, the :data:`GRID` grey), and
+    Streamlit's theme fills only what a figure leaves unset. So: the white backgrounds and
+    the light grid are dropped (Streamlit's theme gives the page's background and grid),
+    :data:`TEXT` becomes :data:`ST_TEXT` and :data:`GREY` :data:`ST_MUTED` (the browser
+    swaps both for the theme's text greys, following a theme switch live), white legend and
+    label boxes become transparent or the page's colour, and BLUE in lines and text becomes
+    :data:`ST_BLUE`. Data colours, colour scales, fonts and sizes stay as they are (the
+    CVD-safe palette, the back-row sizes). ``dark`` (``st.context.theme.type == "dark"``
+    when known) also lightens the few line colours too dark for a dark page (Plasma's first
+    layers); it cannot follow a live switch, which the rest does."""
+    d = fig.to_plotly_json() if isinstance(fig, go.Figure) else dict(fig)
+    d = {k: _themed(v, k, "", bool(dark)) for k, v in d.items()}
+    for trace in d.get("data") or ():
+        _scatter_markers(trace, bool(dark))
+    layout = d.setdefault("layout", {})
+    for key in ("paper_bgcolor", "plot_bgcolor"):
+        if str(layout.get(key, "")).lower() in _LIGHT_BACKGROUNDS:
+            layout.pop(key)
+    font = layout.setdefault("font", {})
+    font.setdefault("color", ST_TEXT)
+    # Streamlit's theme hides the x grid and greys ticks, axis titles and legends (its
+    # template is more specific than layout.font): the chart style shows both grids and
+    # draws all text in the text colour
+    for name, ax in list(layout.items()):
+        if (name.startswith("xaxis") or name.startswith("yaxis")) and isinstance(ax, dict):
+            ax.setdefault("showgrid", True)
+            ax.setdefault("tickfont", {}).setdefault("color", ST_TEXT)
+            title = ax.setdefault("title", {})
+            if isinstance(title, dict):
+                title.setdefault("font", {}).setdefault("color", ST_TEXT)
+    legend = layout.setdefault("legend", {})
+    legend.setdefault("font", {}).setdefault("color", ST_TEXT)
+    if isinstance(legend.get("title"), dict):
+        legend["title"].setdefault("font", {}).setdefault("color", ST_TEXT)
+    return d
+
+
+def _themed(node: Any, key: str, parent: str, dark: bool) -> Any:
+    if isinstance(node, list):
+        return [_themed(v, key, parent, dark) for v in node]
+    if isinstance(node, dict):
+        out = {k: (v if k in _DATA_KEYS else _themed(v, k, key, dark)) for k, v in node.items()}
+        if out.get("gridcolor") == GRID:
+            out.pop("gridcolor")
+        bg = out.get("bgcolor")
+        if isinstance(bg, str) and (bg.startswith("rgba(255,255,255") or bg.lower() in
+                                    _LIGHT_BACKGROUNDS):
+            out["bgcolor"] = "rgba(0,0,0,0)" if key == "legend" else ST_BG
+        return out
+    if not isinstance(node, str):
+        return node
+    low = node.lower()
+    if low in _LIGHT_ONLY_TEXT:
+        return ST_TEXT
+    if low == GREY:
+        return ST_MUTED
+    if key == "color" and parent in ("font", "textfont") and low in ST_PALETTE_TEXT:
+        return ST_PALETTE_TEXT[low]
+    if key == "color" and parent == "line":
+        if low == BLUE:
+            return ST_BLUE
+        if dark and parent == "line" and _luminance(low) < DARK_LINE_LUMINANCE:
+            return _lighten(low)
+    return node
+
+
+def _scatter_markers(trace: dict[str, Any], dark: bool) -> None:
+    """A line's markers in the line's colour: BLUE -> ST_BLUE, too dark -> lightened."""
+    if trace.get("type", "scatter") not in ("scatter", "scattergl"):
+        return
+    marker = trace.get("marker")
+    color = marker.get("color") if isinstance(marker, dict) else None
+    if not isinstance(color, str):
+        return
+    if color.lower() == BLUE:
+        marker["color"] = ST_BLUE
+    elif dark and _luminance(color) < DARK_LINE_LUMINANCE:
+        marker["color"] = _lighten(color)
+
+
+def _rgb(color: str) -> tuple[float, float, float] | None:
+    c = color.strip()
+    if c.startswith("#") and len(c) == 7:
+        return tuple(int(c[i:i + 2], 16) / 255 for i in (1, 3, 5))  # type: ignore[return-value]
+    if c.startswith("rgb"):
+        parts = c[c.index("(") + 1 : -1].split(",")
+        try:
+            r, g, b = (float(p) / 255 for p in parts[:3])
+        except ValueError:
+            return None
+        return r, g, b
+    return None
+
+
+def _luminance(color: str) -> float:
+    """WCAG relative luminance of '#rrggbb' / 'rgb(r, g, b)' (1.0: not a colour we parse)."""
+    rgb = _rgb(color)
+    if rgb is None:
+        return 1.0
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _lighten(color: str, toward_white: float = 0.5) -> str:
+    """The colour mixed halfway to white: same hue, readable on a dark page."""
+    rgb = _rgb(color)
+    if rgb is None:
+        return color
+    r, g, b = (round(255 * (c + (1 - c) * toward_white)) for c in rgb)
+    return f"#{r:02x}{g:02x}{b:02x}"

@@ -233,15 +233,28 @@ def compare_table(rows: Sequence[dict[str, Any]]) -> None:
     st.dataframe(list(rows), hide_index=True, width="stretch")
 
 
-def chart(fig: go.Figure, key: str, caption: str | None = None,
-          theme: str | None = "streamlit") -> None:
-    """A figure and the sentence under it. ``theme=None``: exactly the chart style;
-    ``"streamlit"``: Streamlit's theme on top, which also colours the text."""
-    if theme is not None:
-        fig.update_layout(font_color=None)
-    st.plotly_chart(fig, theme=theme, key=key)
+def chart(fig: go.Figure, key: str, caption: str | None = None, **plotly_kwargs: Any) -> None:
+    """A figure and the sentence under it, in the page's theme, light or dark: the chart
+    style's light-only colours (white background, near-black text, light grid) become the
+    theme's (``app.charts.style.themed_for_page``), which Streamlit's chart theme fills in
+    the browser and follows when the viewer switches theme; the palette, colour scales and
+    type sizes stay the chart style's. Every lesson chart goes through here (``plotly_kwargs``:
+    more of ``st.plotly_chart``'s arguments, e.g. ``config``)."""
+    from app.charts.style import themed_for_page
+
+    st.plotly_chart(themed_for_page(fig, dark=page_is_dark()), theme="streamlit", key=key,
+                    **plotly_kwargs)
     if caption:
         st.caption(caption)
+
+
+def page_is_dark() -> bool:
+    """Is the viewer's page dark, as far as the server knows (``st.context.theme.type``;
+    unknown outside a browser session, and stale for one rerun after a theme switch)?"""
+    try:
+        return st.context.theme.type == "dark"
+    except Exception:  # noqa: BLE001 - no session context (bare mode, tests)
+        return False
 
 
 def fmt(x: float | None, missing: str = "NaN") -> str:

@@ -285,8 +285,8 @@ def render_samples() -> None:
                                step=1, key="l03_grid_seed"))
     imgs, names = common.compute("core.shapeset:samples", seed, 16,
                                  label="Drawing 16 Shapeset images…")
-    st.plotly_chart(figures.sample_grid(list(imgs[:16]), [short_class(n) for n in names[:16]]),
-                    width="stretch", config={"displayModeBar": False}, key="l03_grid")
+    common.chart(figures.sample_grid(list(imgs[:16]), [short_class(n) for n in names[:16]]),
+                 "l03_grid", width="stretch", config={"displayModeBar": False})
     st.caption(f"16 images of seed {seed} (shown 4× with square pixels), each with its class: "
                "**P** parallelogram, **T** triangle, **E** ellipse. Classes are balanced; the "
                "grey levels of background and shapes are random, so brightness tells nothing.")
@@ -319,8 +319,7 @@ def render_figure2(guess: str | None = None) -> None:
     common.chart(figures.layer_curves(steps, means, title="Mean activation per hidden layer "
                                       "(sigmoid; Glorot's Figure 2)", ytitle="mean activation"),
                  "l03_fig2_chart", "Each line is one hidden layer's mean output over a batch "
-                 "of 10 images and its 1000 units; 0 and 1 are the sigmoid's flat ends.",
-                 theme=None)
+                 "of 10 images and its 1000 units; 0 and 1 are the sigmoid's flat ends.")
     rows, n = sigmoid_rows(res)
     common.compare_table(rows)
     st.markdown(
@@ -362,7 +361,7 @@ def render_figure3() -> None:
                  "l03_fig3_chart", "Read from each snapshot's histogram of one training batch "
                  f"(10 images × 1000 units); a crossing counts when the mean of {WINDOW} "
                  "consecutive snapshots reaches the dashed level; \"at the end\" is the mean "
-                 f"of the last {END_WINDOW} snapshots.", theme=None)
+                 f"of the last {END_WINDOW} snapshots.")
     common.compare_table(cascade_rows(res))
     st.markdown(cascade_verdict(res))
 
@@ -382,8 +381,7 @@ def render_figure4() -> None:
     common.chart(figures.layer_curves(c["steps"], c["p98"], title="98th percentile of "
                                       "|softsign| per hidden layer", ytitle="98th pct of |a|",
                                       level=LEVEL, level_text=f"{LEVEL:g}: saturated"),
-                 "l03_fig4_chart", "Same statistic and the same budget as the tanh net above.",
-                 theme=None)
+                 "l03_fig4_chart", "Same statistic and the same budget as the tanh net above.")
     tanh = _cached("tanh")
     common.compare_table(softsign_rows(res, tanh))
     st.markdown(softsign_verdict(res))
@@ -393,15 +391,14 @@ def render_figure4() -> None:
         fig = charts.activation_panel(last)
         fig.update_layout(title_text=f"softsign at step {last.step:,}: activations per layer")
         common.chart(fig, "l03_fig4_hist", "Figure 4 (bottom): the histogram of each layer's "
-                     "activations at the end of this run.", theme=None)
+                     "activations at the end of this run.")
     if tanh is not None:
         with cols[1]:
             tl = tanh.snapshots[-1]
             fig = charts.activation_panel(tl)
             fig.update_layout(title_text=f"tanh at step {tl.step:,}: activations per layer")
             common.chart(fig, "l03_fig4_hist_tanh", "Figure 4 (top): the tanh net's, for "
-                         "comparison; the bars on the right are the saturated fractions.",
-                         theme=None)
+                         "comparison; the bars on the right are the saturated fractions.")
     else:
         st.caption("Train the tanh net above to see its histogram beside this one.")
 
@@ -442,7 +439,7 @@ def render_figures67() -> None:
             fig = builder(snap)
             fig.update_layout(title_text=f"{name} init: {what}, step 0", height=420)
             with col:
-                common.chart(fig, f"l03_fig67_{what[:4]}_{name}", theme=None)
+                common.chart(fig, f"l03_fig67_{what[:4]}_{name}")
         st.caption(caption)
     rows = init_rows(snaps)
     common.compare_table(rows)
@@ -479,8 +476,7 @@ def render_table1() -> None:
     runs = {net: train(net) for net in NETS}
     curves = {net: error_curve(res) for net, res in runs.items()}
     common.chart(figures.error_figure(curves, CHANCE), "l03_table_chart",
-                 "Test error every 500 steps on the same 1000 images for all four nets.",
-                 theme=None)
+                 "Test error every 500 steps on the same 1000 images for all four nets.")
     rows, errs = table1_rows(runs)
     common.compare_table(rows)
     st.markdown("Pair by pair (this run: the mean test error over the second half of the "

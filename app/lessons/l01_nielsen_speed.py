@@ -90,8 +90,7 @@ def render() -> None:
         per_seed = np.array([init_speeds(depth, s) for s in SEEDS])     # (seeds, layers)
         spread = f"{len(SEEDS)} seeds: median [q1 – q3]"
         snap = res.snapshots[0]
-        common.chart(charts.neuron_bars(snap), "l01_bars", charts.CAPTIONS["neuron_bars"],
-                     theme=None)
+        common.chart(charts.neuron_bars(snap), "l01_bars", charts.CAPTIONS["neuron_bars"])
         this = [la.delta_norm for la in snap.layers if la.name != "output"]
         rows = []
         for i, pub in enumerate(NIELSEN_SPEEDS[depth]):
@@ -139,7 +138,7 @@ def render() -> None:
                              label=f"Training nielsen-{depth} for {epochs} epochs (full batch)…")
         fig = charts.speed_curves(res.snapshots)
         fig.update_xaxes(title_text="epoch (one full-batch step per epoch)")
-        common.chart(fig, "l01_curves", theme=None)
+        common.chart(fig, "l01_curves")
         first, last = res.snapshots[0], res.snapshots[-1]
         h0 = [la.delta_norm for la in first.layers if la.name != "output"]
         h1 = [la.delta_norm for la in last.layers if la.name != "output"]
@@ -186,7 +185,7 @@ def render() -> None:
                          f"this run, {a_epochs} epoch(s) (%)": round(acc[-1], 2),
                          "best epoch (%)": round(max(acc), 2)})
         common.compare_table(rows)
-        common.chart(figures.accuracy_by_depth(curves), "l01_acc_fig", theme=None)
+        common.chart(figures.accuracy_by_depth(curves), "l01_acc_fig")
         best = max(runs, key=lambda d: 100 * (runs[d].snapshots[-1].test_accuracy or 0))
         st.markdown(
             f"Best final accuracy here: **{best} hidden layer(s)**. Nielsen's spread was "

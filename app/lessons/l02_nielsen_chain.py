@@ -102,8 +102,7 @@ def render() -> None:
     bs = [st.session_state[_bkey(j)] for j in range(L)]
     out = chain_forward(st.session_state["l02_x"], ws, bs)
 
-    common.chart(figures.chain_figure(out["factors"], out["grad_b"]), "l02_chain_fig",
-                 theme=None)
+    common.chart(figures.chain_figure(out["factors"], out["grad_b"]), "l02_chain_fig")
     common.compare_table([{"neuron": str(j + 1), "z": f"{out['z'][j]:.3g}",
                            "a = σ(z)": f"{out['a'][j]:.3g}",
                            "σ′(z)": f"{out['sigma_prime'][j]:.3g}",
@@ -139,11 +138,9 @@ def render() -> None:
     c1, c2 = st.columns(2)
     with c1:
         common.chart(figures.window_figure(ws, window_width(ws), (w_star, width_star), w_now,
-                                           window_width(abs(w_now))), "l02_window_fig",
-                     theme=None)
+                                           window_width(abs(w_now))), "l02_window_fig")
     with c2:
-        common.chart(figures.factor_figure(a, factor, window_width(w_now)), "l02_factor_fig",
-                     theme=None)
+        common.chart(figures.factor_figure(a, factor, window_width(w_now)), "l02_factor_fig")
     common.compare_table([
         {"quantity": "|w| of the widest window", "Nielsen": "≈ 6.9",
          "core.theory": f"{w_star:.3f}"},

@@ -185,7 +185,7 @@ def render() -> None:
                 for i, act in enumerate(ACTS)}
         stat = st.selectbox("Bottom row", [k for k in STATS if k != "mean"],
                             format_func=STATS.get, key="l03_stat")
-        common.chart(stats_figure(runs, stat), "l03_stats_fig", theme=None)
+        common.chart(stats_figure(runs, stat), "l03_stats_fig")
         sig = runs["sigmoid"]
         top0 = sig.snapshots[0].layers[-2].activation_mean
         top1 = sig.snapshots[-1].layers[-2].activation_mean
@@ -235,7 +235,7 @@ def render() -> None:
         res = common.compute(common.RUN_ALL, common.load_preset(CASCADE_PRESET),
                              label="Training 5 × 1000 tanh layers…")
         common.chart(figures.cascade_figure(*activation_percentiles(res), CASCADE_LEVEL),
-                     "l03_cascade_fig", theme=None)
+                     "l03_cascade_fig")
         common.compare_table(cascade_rows(res))
         st.markdown(cascade_summary(res))
         st.caption(
@@ -269,7 +269,7 @@ def render() -> None:
             fig = charts.grad_hist_panel(snap)
             fig.update_layout(title_text=f"{label} init: log10 |dC/dz| per layer", height=420)
             with col:
-                common.chart(fig, f"l03_gh_{label}", theme=None)
+                common.chart(fig, f"l03_gh_{label}")
             v = common.compute(LAYER_VARIANCES, cfg, label=f"Measuring the {label} init…")
             g = np.sqrt(v.backward_z)
             table.append({"init": label,
@@ -309,7 +309,7 @@ def render() -> None:
             reach = next((s for s, a in zip(x, y, strict=True) if a >= 70), None)
             rows.append({"cost": name, "test accuracy at the end (%)": f"{y[-1]:.1f}",
                          "first step with ≥ 70 %": str(reach) if reach is not None else "never"})
-        common.chart(figures.cost_figure(curves), "l03_cost_fig", theme=None)
+        common.chart(figures.cost_figure(curves), "l03_cost_fig")
         common.compare_table(rows)
         st.markdown(
             "Glorot & Bengio: the cross-entropy surface is much steeper; the quadratic cost "

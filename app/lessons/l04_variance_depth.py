@@ -149,7 +149,7 @@ def render() -> None:
     results[f"N(0, {c:g}/n)"] = variances(variance_config(act, "custom", depth, c))
     title = f"{ACTIVATIONS[act]}: variance through depth at initialisation"
     pairs = {name: (v.forward, v.backward) for name, v in results.items()}
-    common.chart(figures.variance_figure(pairs, title), "l04_var_fig", theme=None)
+    common.chart(figures.variance_figure(pairs, title), "l04_var_fig")
     rows = []
     for name, v in results.items():
         init = name if name in INITS else "custom"
@@ -209,7 +209,7 @@ def render() -> None:
         clipped = sweep(cfg, CLIP)
         common.chart(figures.sweep_figure({"no clipping": plain,
                                            f"clip_norm = {CLIP:g}": clipped}, LRS),
-                     "l04_sweep_fig", theme=None)
+                     "l04_sweep_fig")
         rows = [{"learning rate": f"{p.lr:g}", "no clipping": _outcome(p),
                  f"clip_norm = {CLIP:g}": _outcome(q)}
                 for p, q in zip(plain, clipped, strict=True)]

@@ -195,18 +195,18 @@ def render() -> None:
     def show(partial: PhaseMap) -> None:
         with slot.container():
             common.chart(figures.init_map_figure(partial),
-                         f"l11_map_{len(partial.sigma_w2)}", theme=None)
+                         f"l11_map_{len(partial.sigma_w2)}")
 
     m = init_map(act, sb2, on_chunk=show)
     st.caption("Blue: gradients vanish (ordered); red: they explode (chaotic); white: "
                "neither. Green dashed: χ₁ = 1 from theory. Black: ξ_c (dashed) and "
                "6 ξ_c (solid) from theory; orange dotted: ξ_∇; white circles: ξ_c fitted to "
                "this run's correlations where the fit is clean.")
-    common.chart(figures.chi1_figure(m), "l11_chi1", theme=None,
+    common.chart(figures.chi1_figure(m), "l11_chi1",
                  caption="χ₁ measured (the geometric mean over the layers of the per-layer "
                          "factor) against the theory line; green lines: where χ₁ crosses 1.")
     picks = [int(np.argmin(np.abs(m.sigma_w2 - v))) for v in (1.0, 2.5, 4.0)]
-    common.chart(figures.correlation_figure(m, picks), "l11_corr", theme=None,
+    common.chart(figures.correlation_figure(m, picks), "l11_corr",
                  caption="Ordered (σ_w² = 1): two different inputs become the same (c → 1). "
                          "Chaotic: they decorrelate to c* < 1. Dotted: c* from theory.")
     th = m.theory
@@ -266,7 +266,7 @@ def render() -> None:
         with slot.container():
             common.chart(figures.trainability_figure(
                 t, np.asarray(tsw2), np.asarray(depths), th.sigma_w2, th.xi_c,
-                th.critical_sigma_w2), f"l11_train_{len(parts)}", theme=None)
+                th.critical_sigma_w2), f"l11_train_{len(parts)}")
     bar.empty()
     st.caption("Green: the net learned (darker is better); pale: stuck at chance. Black: "
                "6 ξ_c (solid) and 2 × 6 ξ_c (dotted) from theory; green dashed: χ₁ = 1.")
