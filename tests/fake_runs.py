@@ -39,3 +39,11 @@ def slow_start(cfg: RunConfig, control: RunControl | None = None
     """Takes 1.5 s before its first snapshot (a big net's step 0)."""
     time.sleep(1.5)
     yield from steps(cfg, control)
+
+
+def slow_steps(cfg: RunConfig, control: RunControl | None = None
+               ) -> Iterator[Snapshot | None]:
+    """Every optimiser step takes ``cfg.lr`` extra seconds (a big net on a busy box)."""
+    for item in steps(cfg, control):
+        time.sleep(cfg.lr)
+        yield item

@@ -123,6 +123,46 @@ def test_a_run_that_joins_a_busy_executor_waits_at_most_one_round() -> None:
     assert served[-1] - served[0] < 0.05, served
 
 
+def test_the_turn_after_play_lasts_until_the_first_new_snapshot() -> None:
+    """With 10 steps between snapshots at 5 ms a step, a 10 ms turn would end before the
+    first new picture, and with a class on the executor the click would show one round
+    later. The turn after Play (and after Step) goes on until that snapshot is out; the
+    turns after it keep their budget, and the extra time counts as served."""
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    slow = TINY.replace(lr=0.005)
+    spec = {"cfg": slow, "play": True, "fn": "tests.fake_runs:slow_steps"}
+    s.handle("c", ("run", 1, spec))
+    assert s.run_turn()
+    assert _last_step(inbox, "c", 1) == 10, "Play's first turn shows a new step"
+    job = s.jobs[("c", 1)]
+    t = time.perf_counter()
+    s.run_turn()
+    assert time.perf_counter() - t < 0.04, "later turns keep their 10 ms budget"
+    assert job.served > 0.05
+    s.handle("c", ("ctl", 1, {"play": False}))
+    before = _last_step(inbox, "c", 1)
+    s.handle("c", ("ctl", 1, {"play": True}))
+    s.run_turn()
+    assert _last_step(inbox, "c", 1) > before, "so does the turn after the next Play"
+
+
+def test_the_first_snapshot_grace_is_capped() -> None:
+    """A run whose first new snapshot is far off (here 10 steps of 0.1 s) holds the
+    executor for at most NEWS_GRACE_S, then the others get their turns."""
+    from app.live.scheduler import NEWS_GRACE_S
+
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    spec = {"cfg": TINY.replace(lr=0.1), "play": True, "fn": "tests.fake_runs:slow_steps"}
+    s.handle("slow", ("run", 1, spec))
+    t = time.perf_counter()
+    s.run_turn()
+    took = time.perf_counter() - t
+    assert NEWS_GRACE_S <= took < NEWS_GRACE_S + 0.35, took
+    assert _last_step(inbox, "slow", 1) == 0
+
+
 def test_a_failing_run_ends_with_its_message_and_the_others_go_on() -> None:
     inbox = Inbox()
     s = Scheduler(inbox, turn_s=0.01)

@@ -72,7 +72,9 @@ class Link:
             try:
                 conn = Client(self.address, family="AF_UNIX", authkey=self.key)
                 break
-            except (FileNotFoundError, ConnectionRefusedError):
+            except (FileNotFoundError, ConnectionRefusedError, ConnectionResetError, EOFError):
+                # not listening yet, or a restarted executor closed a connection that
+                # reached it while it was starting: try again until the deadline
                 if self.proc is not None and self.proc.poll() is not None:
                     raise ExecutorLost(f"executor {self.index} exited "
                                        f"(code {self.proc.returncode})") from None

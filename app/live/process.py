@@ -6,9 +6,10 @@ Only ``app.live`` starts threads; ``core`` stays pure.
 
 from __future__ import annotations
 
+import sys
 import threading
 
-from app.env import env_int
+from app.env import env_float, env_int
 
 _TORCH_LOCK = threading.Lock()
 _TORCH_CONFIGURED = False
@@ -44,6 +45,20 @@ def warm_torch() -> None:
         pass
 
 
+#: The interpreter's thread switch interval in a web process (env GRADLAB_SWITCH_MS, ms;
+#: CPython's default is 5). Streamlit starts a thread for every script run and its event
+#: loop waits until that thread runs; with a class's scripts on the interpreter lock, the
+#: wait is a few switch intervals. Measured in a 30-session ``make load``: 1 ms cut the event
+#: loop's time blocked in thread starts from 25 s to 15 s (p95 per start 38 -> 20 ms).
+SWITCH_MS = env_float("GRADLAB_SWITCH_MS", 1.0, lo=0.1)
+
+
+def quick_thread_switches() -> None:
+    """Set :data:`SWITCH_MS` as this process's switch interval (web processes only: an
+    executor trains on one thread and gains nothing from it)."""
+    sys.setswitchinterval(SWITCH_MS / 1000)
+
+
 def warm_up() -> None:
     """Once per web process, on a background thread: connect to the training executors
     (under ``streamlit run``, start them), so the first Play does not wait for that. (The
@@ -54,6 +69,7 @@ def warm_up() -> None:
         if _WARMED:
             return
         _WARMED = True
+    quick_thread_switches()
 
     def work() -> None:
         from app.live.pool import get_pool

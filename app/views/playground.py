@@ -50,7 +50,10 @@ HAD_TRAINER = "pg__had_trainer"
 PRESSED = "pg__pressed"   # the step shown when Play / Step was pressed (the first frame waits)
 #: How long a script run waits for news it can draw at once: the first step after Play /
 #: Step, the step-0 picture of a new config. Longer waits fall back to the frame clock.
-NEWS_WAIT_S = 0.6
+#: Waiting costs no CPU (a condition variable); under a class's load the first step can take
+#: over a second, and a run that gives up waits for the frame clock instead (measured: the
+#: first step then showed 2-5 s after Play in a 30-session load test).
+NEWS_WAIT_S = 1.5
 REPEAT_REQ = "pg__repeat_req"   # one-shot: Repeat x N was pressed (N)
 REPEAT_MAX = 10
 REPEAT_CHOICES = (1, 3, 5, 10)      # 1: no repeat (this run only)
