@@ -9,7 +9,11 @@ axis, each seed keeps its own data, initialisation and batch order (the same
 ``torch.Generator`` draws as :func:`core.train.run`), and one ``baddbmm`` per layer does all
 N forward passes. The optimisers are element-wise, so one optimiser over the stacked
 tensors updates each seed exactly as its own run would; the global-norm clip is taken per
-seed. A small net's step is mostly dispatch overhead, which the batch pays once. Other
+seed. A small net's step is mostly dispatch overhead, which the batch pays once. For the
+common activations (tanh, sigmoid, relu, linear) the backward pass is written out by hand
+with the very kernels autograd's nodes call (so the gradients are the same bits; a test
+compares the two), which spares the graph's bookkeeping on every step; plain SGD updates
+with the one foreach op ``torch.optim.SGD`` would run, as :mod:`core.train` does. Other
 configs run seed after seed through :func:`core.train.run_all`.
 
 Batched snapshots are *light* (the scalar statistics per layer, no histograms or spectra),
@@ -228,8 +232,11 @@ def repeat_json(cfg: RunConfig, seeds: Sequence[int]) -> dict[str, Any]:
     return repeat(cfg, seeds).to_json()
 
 
-def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
-    """The seeds of a plain-MLP config as ONE model with a leading seed axis."""
+def _batched_group(cfg: RunConfig, seeds: Sequence[int], *, by_hand: bool | None = None
+                   ) -> list[RunResult]:
+    """The seeds of a plain-MLP config as ONE model with a leading seed axis. ``by_hand``:
+    None = backward by hand where :func:`_act_backward` knows the activation, False =
+    through autograd (the tests compare the two)."""
     import torch
 
     from core import data as data_mod
@@ -273,6 +280,11 @@ def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
     alive = [True] * n_seeds
     last_eval: int | None = None
     residual = cfg.residual
+    seed_grad = torch.tensor(float(n_seeds), device=device)
+    seed_loss = _seed_losses(cfg, ds0.task)
+    # Plain SGD: the update torch.optim.SGD makes (p -= lr * grad, one foreach op), without
+    # its per-call bookkeeping, as core.train does: the same op, the same numbers.
+    plain_sgd = train_mod._plain_sgd(opt)
 
     def forward(x: torch.Tensor, keep: bool) -> tuple[torch.Tensor, list[torch.Tensor]]:
         acts: list[torch.Tensor] = []
@@ -284,13 +296,87 @@ def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
             h = h + a if (residual and i > 0) else a
         return torch.baddbmm(B[depth], h, W[depth]), acts
 
+    act_backward = _act_backward(cfg.activation) if by_hand is not False else None
+    if by_hand and act_backward is None:
+        raise ValueError(f"no backward by hand for activation {cfg.activation!r}")
+    manual_grads = act_backward is not None
+    aten = torch.ops.aten
+    # nll_loss's total weight: every row counts (no class weights, no ignored targets).
+    ce_rows = (torch.tensor(float(n_seeds * bs), device=device)
+               if classification and cfg.loss == "softmax_ce" else None)
+
+    def by_hand(x: torch.Tensor, y: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor], list, list]:
+        """Forward and backward of the whole stack without building an autograd graph: the
+        ops autograd runs for it (``BaddbmmBackward``: grad @ W^T, h^T @ grad, the bias's
+        sum over the batch; the activation's own ``*_backward`` kernel; the residual's
+        sum; softmax cross-entropy's nll_loss and log_softmax backward), called directly,
+        so the gradients are the same bits. The other losses take dC/dout from a one-node
+        autograd graph. A small net's step is mostly per-op overhead, and the graph's
+        bookkeeping is a sizeable part of it (about a fifth of the step here)."""
+        ins: list[torch.Tensor] = []
+        acts: list[torch.Tensor] = []
+        with torch.no_grad():
+            h = x
+            for i in range(depth):
+                ins.append(h)
+                a = phi(torch.baddbmm(B[i], h, W[i]))
+                acts.append(a)
+                h = h + a if (residual and i > 0) else a
+            ins.append(h)
+            out = torch.baddbmm(B[depth], h, W[depth])
+            if ce_rows is not None:
+                # softmax cross-entropy: the kernels of its autograd nodes (nll_loss's and
+                # log_softmax's backward), from the seed gradient S, as autograd runs them.
+                logp = torch.log_softmax(out.view(-1, out.shape[-1]), 1)
+                d = aten.nll_loss_backward.default(seed_grad, logp, y.reshape(-1), None, 1,
+                                                   -100, ce_rows)
+                d = aten._log_softmax_backward_data.default(d, logp, 1, logp.dtype)
+                d = d.view(out.shape)
+            else:
+                with torch.enable_grad():
+                    o = out.requires_grad_()
+                    loss = loss_fn(o.reshape(-1, o.shape[-1]), y.reshape(-1, *y.shape[2:]))
+                    (d,) = torch.autograd.grad(loss, o, seed_grad)
+                out = o.detach()
+            wg: list[torch.Tensor] = [d] * (depth + 1)
+            bgr: list[torch.Tensor] = [d] * (depth + 1)
+            above = d                  # dC/d(input of the layer above), for the residual
+            for i in range(depth, -1, -1):                      # d = dC/dz of layer i
+                wg[i] = torch.bmm(ins[i].transpose(1, 2), d)
+                bgr[i] = d.sum(1, keepdim=True)
+                if i == 0:
+                    break
+                g = torch.bmm(d, W[i].transpose(1, 2))           # dC/d(input of layer i)
+                if residual and 0 < i < depth:                  # it also skips to layer i+1
+                    g.add_(above)
+                above = g
+                d = act_backward(g, acts[i - 1])                # dC/dz of layer i - 1
+            if l2_scale:
+                torch._foreach_add_(wg, W, alpha=l2_scale)
+        if not plain_sgd:                                       # torch's optimisers read .grad
+            for t, gr in zip(params, [g for pair in zip(wg, bgr, strict=True) for g in pair],
+                             strict=True):
+                t.grad = gr
+        return out, acts, wg, bgr
+
+    def grads_of(x: torch.Tensor, y: torch.Tensor, keep: bool
+                 ) -> tuple[torch.Tensor, list[torch.Tensor], list, list]:
+        """out, the hidden activations (when ``keep``, or by hand), dC/dW, dC/db."""
+        if manual_grads:
+            return by_hand(x, y)
+        out, acts = forward(x, keep)
+        return (out, acts, *backward(out, y))
+
     def backward(out: torch.Tensor, y: torch.Tensor) -> tuple[list, list]:
         """Sum over seeds of each seed's batch-mean loss: every loss is a batch mean, so
-        the loss of all rows at once times S is that sum (one op instead of S)."""
-        loss = loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:])) * n_seeds
+        the loss of all rows at once times S is that sum (one op instead of S). The factor
+        S enters as backward's starting gradient (the gradient a ``* S`` node would pass
+        on, exactly), which spares that node."""
+        loss = loss_fn(out.reshape(-1, out.shape[-1]), y.reshape(-1, *y.shape[2:]))
         for t in params:
             t.grad = None
-        loss.backward()
+        loss.backward(seed_grad)
         wg, bgr = [w.grad for w in W], [b.grad for b in B]
         if l2_scale:
             torch._foreach_add_(wg, W, alpha=l2_scale)
@@ -309,25 +395,23 @@ def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
             idx = perm[:, pos:pos + bs]                                 # (S, bs)
             pos += bs
             xb, yb = x_train[rows, idx], y_train[rows, idx]
-        out, acts = forward(xb, snap)
-        wg, bgr = backward(out, yb)
+        out, acts, wg, bgr = grads_of(xb, yb, snap)
         # As in core.train: NaN/inf anywhere in backward reaches the first layer's
         # gradient, so one sum sees a divergence (per seed only when there is one).
-        if not snap and not bool(torch.isfinite(wg[0].sum())):
+        if not snap and not math.isfinite(wg[0].sum().item()):
             ok = torch.isfinite(wg[0].flatten(1).sum(1)).tolist()
             if not all(o for o, a in zip(ok, alive, strict=True) if a):
                 # Only the seeds that broke get this extra snapshot (as their own run would).
                 snap = True
-                out, acts = forward(xb, True)
-                wg, bgr = backward(out, yb)
+                out, acts, wg, bgr = grads_of(xb, yb, True)
         progress.step(step, cfg.steps)
         if snap:
             evaluate = not regular or due(last_eval, step, cfg.eval_every, cfg.steps)
             if evaluate and regular:
                 last_eval = step
-            stats = _measure(cfg, out, yb, W, B, acts, loss_fn, forward if evaluate else None,
-                             x_test, y_test, classification, opt.param_groups[0]["lr"],
-                             saturated_count)
+            stats = _measure(cfg, out, yb, W, B, wg, bgr, acts, seed_loss,
+                             forward if evaluate else None, x_test, y_test, classification,
+                             opt.param_groups[0]["lr"], saturated_count)
             for s in range(n_seeds):
                 if not alive[s] or not (regular or not ok[s]):
                     continue
@@ -347,32 +431,82 @@ def _batched_group(cfg: RunConfig, seeds: Sequence[int]) -> list[RunResult]:
             scale = (cfg.clip_norm / (sq.sqrt() + 1e-6)).clamp(max=1.0)
             for g in wg + bgr:
                 g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
-        opt.step()
+        if plain_sgd:
+            with torch.no_grad():
+                torch._foreach_add_(params, [g for pair in zip(wg, bgr, strict=True)
+                                             for g in pair],
+                                    alpha=-opt.param_groups[0]["lr"])
+        else:
+            opt.step()
     return results
 
 
-def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classification,
+def _seed_losses(cfg: RunConfig, task: str) -> Any:
+    """(out (S, b, C), y (S, b[, d])) -> (S,): each seed's batch-mean loss, in one op chain
+    for all seeds: :func:`core.train.loss_function` with the mean taken per seed (a
+    per-row loss, then its mean over the batch axis). The same numbers to float rounding
+    (the sums run in another order); tests/test_repeat.py holds every loss to it."""
+    import torch
+    import torch.nn.functional as F
+
+    if task == "regression":
+        return lambda out, y: 0.5 * ((out - y) ** 2).sum(2).mean(1)
+
+    def onehot(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(y, out.shape[-1]).to(out.dtype)
+
+    if cfg.loss == "softmax_ce":
+        return lambda out, y: F.cross_entropy(out.reshape(-1, out.shape[-1]), y.reshape(-1),
+                                              reduction="none").view(y.shape).mean(1)
+    if cfg.loss == "sigmoid_ce":
+        return lambda out, y: F.binary_cross_entropy_with_logits(
+            out, onehot(out, y), reduction="none").sum((1, 2)) / out.shape[1]
+    return lambda out, y: 0.5 * ((torch.softmax(out, -1) - onehot(out, y)) ** 2).sum(2).mean(1)
+
+
+def _act_backward(name: str) -> Any:
+    """(dC/da, a) -> dC/dz for activation ``name``, as the kernel its autograd node runs
+    (torch's derivatives.yaml: tanh and sigmoid from their output, relu as a threshold at
+    0 of its output), so the gradient by hand is autograd's to the bit; None for the
+    others (they train through autograd)."""
+    import torch
+
+    aten = torch.ops.aten
+    if name == "tanh":
+        return aten.tanh_backward.default
+    if name == "sigmoid":
+        return aten.sigmoid_backward.default
+    if name == "relu":
+        return lambda g, a: aten.threshold_backward.default(g, a, 0)
+    if name == "linear":
+        return lambda g, a: g
+    return None
+
+
+def _measure(cfg, out, yb, W, B, wg, bgr, acts, seed_loss, forward, x_test, y_test, classification,
              lr, saturated_count) -> dict[str, list]:
     """Every seed's statistics of this step, moved to the host in one transfer, as nested
-    lists (seed first)."""
+    lists (seed first). Each statistic is one op over all seeds (per-seed reductions
+    along the trailing axes), never a loop over the seeds."""
     import torch
 
     with torch.no_grad():
         s = out.shape[0]
+        vn = torch.linalg.vector_norm
         parts: dict[str, torch.Tensor] = {
-            "loss": torch.stack([loss_fn(out[i], yb[i]) for i in range(s)]),         # (S,)
-            "wg": torch.stack([w.grad.flatten(1).norm(dim=1) for w in W], 1),         # (S, L+1)
-            "bg": torch.stack([b.grad.flatten(1).norm(dim=1) for b in B], 1),
-            "wn": torch.stack([w.flatten(1).norm(dim=1) for w in W], 1),
-            "top": torch.stack([torch.nn.functional.pad(b.grad[:, 0, :6],
-                                                        (0, max(0, 6 - b.shape[2])))
-                                for b in B], 1),                                      # (S, L+1, 6)
+            "loss": seed_loss(out, yb),                                               # (S,)
+            "wg": torch.stack([vn(g, dim=(1, 2)) for g in wg], 1),                    # (S, L+1)
+            "bg": torch.stack([vn(g, dim=(1, 2)) for g in bgr], 1),
+            "wn": torch.stack([vn(w, dim=(1, 2)) for w in W], 1),
+            "top": torch.stack([torch.nn.functional.pad(g[:, 0, :6],
+                                                        (0, max(0, 6 - g.shape[2])))
+                                for g in bgr], 1),                                    # (S, L+1, 6)
         }
         if classification:
             parts["acc"] = (out.argmax(-1) == yb).float().mean(1)
         if forward is not None and x_test.shape[1]:
             tout, _ = forward(x_test, False)
-            parts["tloss"] = torch.stack([loss_fn(tout[i], y_test[i]) for i in range(s)])
+            parts["tloss"] = seed_loss(tout, y_test)
             if classification:
                 parts["tacc"] = (tout.argmax(-1) == y_test).float().mean(1)
         A = torch.stack(acts, 1)                                      # (S, L, b, width)
@@ -383,7 +517,7 @@ def _measure(cfg, out, yb, W, B, acts, loss_fn, forward, x_test, y_test, classif
         parts["as"] = (torch.linalg.vector_norm(A2 - mean.unsqueeze(1), dim=1,
                                                 dtype=torch.float64)
                        / math.sqrt(n_el)).to(mean.dtype).view(s, -1)
-        parts["sat"] = (saturated_count(cfg.activation, A2.clone()) / n_el).view(s, -1)
+        parts["sat"] = (saturated_count(cfg.activation, A2) / n_el).view(s, -1)
         keys = list(parts)
         flat = torch.cat([parts[k].reshape(-1).to(torch.float64) for k in keys]).cpu().numpy()
     host: dict[str, list] = {"lr": [float(lr)],

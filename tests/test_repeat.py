@@ -10,8 +10,17 @@ import pytest
 
 from core.cli import main as cli_main
 from core.config import ConfigError, RunConfig
-from core.repeat import batchable, parse_seeds, quartiles, repeat, seeds_text, summarise
-from core.train import run_all
+from core.repeat import (
+    _batched_group,
+    _seed_losses,
+    batchable,
+    parse_seeds,
+    quartiles,
+    repeat,
+    seeds_text,
+    summarise,
+)
+from core.train import loss_function, run_all
 
 SMALL = RunConfig(depth=3, width=16, steps=40, every=10, n_train=300, n_test=100)
 LAYER_KEYS = ("delta_norm", "weight_grad_norm", "bias_grad_norm", "update_ratio",
@@ -48,6 +57,8 @@ def test_quartiles_leave_out_diverged_seeds():
     {"activation": "relu", "residual": True, "optimizer": "momentum", "l2": 0.5},
     {"optimizer": "adam", "lr": 0.01, "clip_norm": 0.5, "clip_value": 0.05},
     {"dataset": "teacher", "init": "orthogonal"},
+    {"loss": "sigmoid_ce", "activation": "linear", "residual": True},
+    {"loss": "quadratic", "activation": "gelu"},      # no backward by hand: autograd
 ])
 def test_batched_equals_one_run_per_seed(changes):
     cfg = SMALL.replace(**changes)
@@ -72,6 +83,49 @@ def test_batched_equals_one_run_per_seed(changes):
                 assert len(lg.delta_top) == len(lw.delta_top)
                 assert lg.delta_top == pytest.approx(lw.delta_top, rel=RTOL,
                                                      abs=RTOL * lw.delta_norm + 1e-12)
+
+
+@pytest.mark.parametrize("changes", [
+    {},
+    {"activation": "sigmoid", "batch_size": 0, "l2": 0.3},
+    {"activation": "relu", "residual": True, "optimizer": "momentum"},
+    {"activation": "linear", "residual": True, "loss": "quadratic"},
+    {"activation": "tanh", "residual": True, "loss": "sigmoid_ce", "clip_norm": 0.5},
+    {"dataset": "teacher", "optimizer": "adam", "lr": 0.01, "clip_value": 0.05},
+])
+def test_backward_by_hand_is_autograd_bit_for_bit(changes):
+    """The batched step's backward by hand calls the kernels autograd's nodes call, so every
+    number of every snapshot is the same, bit for bit, as the autograd graph's."""
+    cfg = SMALL.replace(steps=30, **changes)
+    fast = _batched_group(cfg, [0, 1, 2], by_hand=True)
+    slow = _batched_group(cfg, [0, 1, 2], by_hand=False)
+    for f, s in zip(fast, slow, strict=True):
+        assert len(f.snapshots) == len(s.snapshots) == 4
+        for a, b in zip(f.snapshots, s.snapshots, strict=True):
+            assert a == b, a.step
+    with pytest.raises(ValueError, match="gelu"):
+        _batched_group(cfg.replace(activation="gelu"), [0], by_hand=True)
+
+
+@pytest.mark.parametrize("task, loss", [("classification", "softmax_ce"),
+                                        ("classification", "sigmoid_ce"),
+                                        ("classification", "quadratic"),
+                                        ("regression", "softmax_ce")])
+def test_seed_losses_are_each_seeds_loss(task, loss):
+    """One op chain over the seed axis gives each seed's own batch-mean loss (to float
+    rounding: the sums run in another order)."""
+    import torch
+
+    cfg = SMALL.replace(loss=loss)
+    g = torch.Generator().manual_seed(1)
+    out = torch.randn(4, 33, 5, generator=g) * 3
+    y = (torch.randn(4, 33, 5, generator=g) if task == "regression"
+         else torch.randint(0, 5, (4, 33), generator=g))
+    got = _seed_losses(cfg, task)(out, y)
+    one = loss_function(cfg, task, 5)
+    assert got.shape == (4,)
+    for i in range(4):
+        assert float(got[i]) == pytest.approx(float(one(out[i], y[i])), rel=1e-6)
 
 
 def test_batched_divergence_stops_only_that_seed():

@@ -42,6 +42,11 @@ def measure(sizes: Any) -> dict[str, Any]:
         repeat(cfg, range(5))
         return time.perf_counter() - t
 
+    # Warm both paths first (lazy imports, MKL's and the allocator's first calls): a cold
+    # first call would land in the first rep's one-run time and flatter its ratio (with
+    # --quick's single rep, the whole figure).
+    run_all(cfg.replace(steps=5))
+    repeat(cfg.replace(steps=5), range(5))
     ratios, ones, fives = [], [], []
     for i in range(reps):
         if i % 2 == 0:
