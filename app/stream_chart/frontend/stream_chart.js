@@ -112,7 +112,7 @@ function pageTheme() {
   const app = document.querySelector(".stApp") || document.body;
   const cs = getComputedStyle(app);
   const dark = luminance(cs.backgroundColor) < 0.4;
-  return { dark, text: cs.color, key: `${dark}|${cs.color}` };
+  return { dark, text: cs.color, bg: cs.backgroundColor, key: `${dark}|${cs.color}` };
 }
 
 // Dark palette colours that would vanish on a dark page, for text and lines only (bars keep
@@ -127,8 +127,10 @@ function themed(node, theme, key, parent) {
     for (const [k, v] of Object.entries(node)) {
       out[k] = DATA_KEYS.has(k) ? v : themed(v, theme, k, key);
     }
-    if (key === "legend" && typeof out.bgcolor === "string" && out.bgcolor.startsWith("rgba(255,255,255")) {
-      out.bgcolor = "rgba(0,0,0,0)";
+    if (typeof out.bgcolor === "string" && out.bgcolor.startsWith("rgba(255,255,255")) {
+      // a legend goes transparent; a label box (annotation) takes the page's background,
+      // so its text stays readable over bars and lines
+      out.bgcolor = key === "legend" ? "rgba(0,0,0,0)" : theme.bg;
     }
     return out;
   }
