@@ -199,7 +199,8 @@ def render() -> None:
 
     m = init_map(act, sb2, on_chunk=show)
     st.caption("Blue: gradients vanish (ordered); red: they explode (chaotic); white: "
-               "neither. Green dashed: χ₁ = 1 from theory. Black: ξ_c (dashed) and "
+               "neither. Green dashed: χ₁ = 1 from theory. Black (grey on a dark page): "
+               "ξ_c (dashed) and "
                "6 ξ_c (solid) from theory; orange dotted: ξ_∇; white circles: ξ_c fitted to "
                "this run's correlations where the fit is clean.")
     common.chart(figures.chi1_figure(m), "l11_chi1",
@@ -268,7 +269,8 @@ def render() -> None:
                 t, np.asarray(tsw2), np.asarray(depths), th.sigma_w2, th.xi_c,
                 th.critical_sigma_w2), f"l11_train_{len(parts)}")
     bar.empty()
-    st.caption("Green: the net learned (darker is better); pale: stuck at chance. Black: "
+    st.caption("Green: the net learned (darker is better); pale: stuck at chance. "
+               "Black (grey on a dark page): "
                "6 ξ_c (solid) and 2 × 6 ξ_c (dotted) from theory; green dashed: χ₁ = 1.")
     v = verdict(t, xi_train)
     st.markdown(verdict_text(v, steps))
