@@ -107,8 +107,9 @@ def test_a_burst_of_runs_all_move_within_the_first_round() -> None:
 
 
 def test_a_run_that_joins_a_busy_executor_waits_at_most_one_round() -> None:
-    """Ten runs have trained for a while; a new one gets the very next turn, and after one
-    more round it is level with them, not owed their past (nor owing it)."""
+    """Ten runs have trained for a while; a new one gets the very next turn (run on to its
+    first new step), then waits while the others catch up with that turn, and after that it
+    is level with them: not owed their past, nor owing more than its own first turn."""
     inbox = Inbox()
     s = Scheduler(inbox, turn_s=0.01)
     for i in range(10):
@@ -117,6 +118,14 @@ def test_a_run_that_joins_a_busy_executor_waits_at_most_one_round() -> None:
     s.handle("late", ("run", 1, {"cfg": TINY, "play": True}))
     assert s.run_turn()
     assert inbox.of("late", "snap", 1), "the new run got the very next turn"
+    late = s.jobs[("late", 1)]
+    first = late.served            # its first turn ran on to its first new step: paid back
+    others = [j for j in s.jobs.values() if j is not late]
+    for _ in range(2000):
+        if min(j.served for j in others) >= first:
+            break
+        s.run_turn()
+    assert late.served == first, "no further turn until the others caught up"
     for _ in range(30):
         s.run_turn()
     served = sorted(j.served for j in s.jobs.values())
@@ -138,7 +147,7 @@ def test_the_turn_after_play_lasts_until_the_first_new_snapshot() -> None:
     job = s.jobs[("c", 1)]
     t = time.perf_counter()
     s.run_turn()
-    assert time.perf_counter() - t < 0.04, "later turns keep their 10 ms budget"
+    assert time.perf_counter() - t < 0.25, "later turns keep their budget (no 0.5 s grace)"
     assert job.served > 0.05
     s.handle("c", ("ctl", 1, {"play": False}))
     before = _last_step(inbox, "c", 1)
