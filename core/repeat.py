@@ -432,10 +432,8 @@ def _batched_group(cfg: RunConfig, seeds: Sequence[int], *, by_hand: bool | None
             for g in wg + bgr:
                 g.mul_(scale.view(-1, *([1] * (g.dim() - 1))))
         if plain_sgd:
-            with torch.no_grad():
-                torch._foreach_add_(params, [g for pair in zip(wg, bgr, strict=True)
-                                             for g in pair],
-                                    alpha=-opt.param_groups[0]["lr"])
+            train_mod.sgd_update(params, [g for pair in zip(wg, bgr, strict=True)
+                                          for g in pair], opt)
         else:
             opt.step()
     return results

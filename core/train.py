@@ -247,8 +247,7 @@ def steps(cfg: RunConfig, control: RunControl | None = None, *,
             # 7 x 10 net's step on a CPU). Same op, same numbers, bit for bit
             # (tests/test_device_check.py).
             ps = [p for p in params if p.grad is not None]
-            with torch.no_grad():
-                torch._foreach_add_(ps, [p.grad for p in ps], alpha=-opt.param_groups[0]["lr"])
+            sgd_update(ps, [p.grad for p in ps], opt)
             continue
         if grads is None:
             grads = [p.grad for p in params if p.grad is not None]
@@ -271,6 +270,14 @@ def _plain_sgd(opt: torch.optim.Optimizer) -> bool:
     g = opt.param_groups[0]
     return (g["momentum"] == 0 and g["weight_decay"] == 0 and not g["maximize"]
             and not g.get("nesterov") and not isinstance(g["lr"], torch.Tensor))
+
+
+def sgd_update(params: list[torch.Tensor], grads: list[torch.Tensor],
+               opt: torch.optim.Optimizer) -> None:
+    """The step of a plain SGD optimiser (:func:`_plain_sgd` holds): ``p -= lr * grad``
+    as the one foreach op torch.optim.SGD(foreach=True) runs, without its bookkeeping."""
+    with torch.no_grad():
+        torch._foreach_add_(params, grads, alpha=-opt.param_groups[0]["lr"])
 
 
 def run(cfg: RunConfig, control: RunControl | None = None, *,
