@@ -126,10 +126,24 @@ def test_a_run_that_joins_a_busy_executor_waits_at_most_one_round() -> None:
             break
         s.run_turn()
     assert late.served == first, "no further turn until the others caught up"
+    # From here on each turn goes to the least-served run, so the spread never grows past
+    # one turn. A busy box can stretch any one turn (CI saw 0.25 s), so check the choices
+    # and bound the spread by the turns measured, not by a fixed figure alone.
+    def spread() -> float:
+        served = [j.served for j in s.jobs.values()]
+        return max(served) - min(served)
+
+    start, longest = spread(), 0.0
     for _ in range(30):
+        before = {k: j.served for k, j in s.jobs.items()}
         s.run_turn()
-    served = sorted(j.served for j in s.jobs.values())
-    assert served[-1] - served[0] < 0.05, served
+        grew = {k: j.served - before[k] for k, j in s.jobs.items() if j.served > before[k]}
+        (chosen, took), = grew.items()
+        assert before[chosen] == min(before.values()), "a turn went to a run not least served"
+        longest = max(longest, took)
+    assert spread() <= max(start, longest) + 1e-9, (spread(), start, longest)
+    if start < 0.05 and longest < 0.05:                  # a quiet box: all within 50 ms
+        assert spread() < 0.05, spread()
 
 
 def test_the_turn_after_play_lasts_until_the_first_new_snapshot() -> None:

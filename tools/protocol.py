@@ -78,6 +78,8 @@ class ProtocolSession:
         self.buttons: dict[str, tuple[str, bool]] = {}  # label -> (widget id, disabled)
         self.metrics: dict[str, str] = {}               # label -> shown value
         self.exceptions = 0
+        #: "Type: message" of each exception element (the first line, for the report)
+        self.exception_texts: list[str] = []
         self.timers = FragmentTimers()
         self.fragments = fragments
         self.running = False                            # a script run is in progress
@@ -153,6 +155,8 @@ class ProtocolSession:
                     self.metrics[el.metric.label] = el.metric.body
                 elif et == "exception":
                     self.exceptions += 1
+                    first = (el.exception.message.splitlines() or [""])[0][:200]
+                    self.exception_texts.append(f"{el.exception.type}: {first}")
         elif kind == "new_session":
             self.running = True
             self._note("fragment run started" if fm.metadata.run.fragment_ids

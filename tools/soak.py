@@ -53,7 +53,7 @@ async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespac
             status = s.metrics.get("Status", "")
             step = step_of(s.metrics.get("Step", ""))
             if s.exceptions:
-                result.errors.append("exception element sent")
+                result.errors.append("exception element sent: " + s.exception_texts[-1])
                 s.exceptions = 0
             counter.observe(step, status, time.monotonic())
             now = time.monotonic() - t_start
