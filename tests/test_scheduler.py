@@ -170,6 +170,18 @@ def test_the_turn_after_play_lasts_until_the_first_new_snapshot() -> None:
     assert _last_step(inbox, "c", 1) > before, "so does the turn after the next Play"
 
 
+def test_a_slider_change_before_the_first_turn_keeps_the_wait_for_news() -> None:
+    """Play, then a learning-rate change before the run's first turn: that turn still runs
+    on to the first new snapshot (the change must not cancel what the click is owed)."""
+    inbox = Inbox()
+    s = Scheduler(inbox, turn_s=0.01)
+    spec = {"cfg": TINY.replace(lr=0.005), "play": True, "fn": "tests.fake_runs:slow_steps"}
+    s.handle("c", ("run", 1, spec))
+    s.handle("c", ("ctl", 1, {"lr": 0.005}))
+    assert s.run_turn()
+    assert _last_step(inbox, "c", 1) == 10, "the first turn still shows a new step"
+
+
 def test_the_first_snapshot_grace_is_capped() -> None:
     """A run whose first new snapshot is far off (here 10 steps of 0.1 s) holds the
     executor for at most NEWS_GRACE_S, then the others get their turns."""

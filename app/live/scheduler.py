@@ -102,7 +102,10 @@ class RunJob(Job):
 
     def control_msg(self, change: dict[str, Any]) -> None:
         self._want_full = True    # what the page draws right after a click must be whole
-        self._news_due = bool(change.get("play") or change.get("step"))
+        if change.get("play") is False:
+            self._news_due = False     # paused: nobody waits for a new picture
+        elif change.get("play") or change.get("step"):
+            self._news_due = True      # (a slider change keeps a wait already due)
         if "lr" in change:
             self.control.lr = change["lr"]
         if "every" in change and change["every"]:
