@@ -318,3 +318,69 @@ def test_charts_update_in_place_in_a_real_browser(
     assert not [w for w in warnings if "Invalid color" in w], warnings[:5]
     assert frame_bytes < 40_000
     assert shot.stat().st_size > 50_000
+
+
+OFFSCREEN_PAGE = """
+import plotly.graph_objects as go
+import streamlit as st
+
+from app.stream_chart import stream_chart
+
+if "frame" not in st.session_state:
+    st.session_state.frame = 0
+
+
+def fig(n: int) -> go.Figure:
+    return go.Figure(go.Bar(y=[n]), layout={"uirevision": "keep"})
+
+
+@st.fragment(run_every=0.25)
+def live():
+    st.session_state.frame += 1
+    n = st.session_state.frame
+    stream_chart(fig(n), key="top", height=250)
+    st.html('<div style="height:2400px"></div>')
+    stream_chart(fig(n), key="below", height=250)
+
+
+live()
+"""
+
+SHOWN = """key => {
+  const gd = document.querySelector(`.gl-stream-chart[data-chart-key="${key}"]`);
+  return gd && gd._fullData ? {updates: gd.__glUpdates || 0, n: gd._fullData[0].y[0]} : null;
+}"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_a_chart_out_of_view_is_redrawn_seldom_and_at_once_when_seen(
+        tmp_path: Path, browser, streamlit_factory) -> None:
+    """Every update redraws a chart in view; one scrolled out of view is redrawn at most
+    every 2 s (eight panels redrawn four times a second compete with the training on a
+    2-core laptop), and the moment it is scrolled into view it shows the latest data."""
+    script = tmp_path / "offscreen_page.py"
+    script.write_text(textwrap.dedent(OFFSCREEN_PAGE))
+    url = streamlit_factory(str(script))
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    page = context.new_page()
+    try:
+        page.goto(url)
+        page.wait_for_function(f"({SHOWN})('below') !== null", timeout=90_000)
+        top0, below0 = page.evaluate(SHOWN, "top"), page.evaluate(SHOWN, "below")
+        page.wait_for_timeout(4000)
+        top1, below1 = page.evaluate(SHOWN, "top"), page.evaluate(SHOWN, "below")
+        top_n = top1["updates"] - top0["updates"]
+        below_n = below1["updates"] - below0["updates"]
+        assert top_n >= 8, (top0, top1)                 # ~16 frames in 4 s, all drawn
+        assert 1 <= below_n <= 3, (below0, below1)      # one per 2 s (trailing timer)
+        page.wait_for_function(                         # it lags while out of view...
+            f"(() => ({SHOWN})('below').n < ({SHOWN})('top').n - 1)()", timeout=3000)
+        below1 = page.evaluate(SHOWN, "below")
+        page.locator('.gl-stream-chart[data-chart-key="below"]').scroll_into_view_if_needed()
+        page.wait_for_function(             # ...and catches up at once when scrolled to
+            f"(() => {{ const t = ({SHOWN})('top'), b = ({SHOWN})('below');"
+            f" return b.updates > {below1['updates']} && b.n >= t.n - 1; }})()",
+            timeout=1000)
+    finally:
+        context.close()

@@ -61,8 +61,33 @@ function chartDiv(parent, key) {
     });
   });
   gd.__glResize.observe(gd);
+  // Charts scrolled out of view (or in a hidden tab) are redrawn at most every
+  // OFFSCREEN_MS instead of on every update: on a 2-core laptop the browser's redraws of
+  // eight panels compete with the training. Back in view, the latest update is drawn at once.
+  gd.__glOnScreen = true;
+  if (window.IntersectionObserver) {
+    gd.__glSeen = new IntersectionObserver((entries) => {
+      const e = entries[entries.length - 1];
+      gd.__glOnScreen = e.isIntersecting;
+      if (gd.__glOnScreen && gd.__glStale) drawLatest(gd);
+    }, { rootMargin: "150px" });
+    gd.__glSeen.observe(gd);
+  }
   return gd;
 }
+
+const OFFSCREEN_MS = 2000;
+
+function visible(gd) {
+  return gd.__glOnScreen !== false && document.visibilityState !== "hidden";
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.visibilityState === "hidden") return;
+  for (const gd of document.querySelectorAll(".gl-stream-chart")) {
+    if (gd.__glStale && gd.__glOnScreen !== false) drawLatest(gd);
+  }
+});
 
 // A chart whose config names a PNG download (toImageButtonOptions) also gets an SVG one.
 // Both are named after the chart's key ("gradlab-pg_chart_grad.svg").
@@ -184,20 +209,12 @@ function watchTheme() {
   }
 }
 
-export default function render(component, base) {
-  const { data, parentElement } = component;
-  let msg;
-  try {
-    msg = decode(data);
-  } catch (err) {
-    parentElement.textContent = `Chart data could not be read: ${err.message}`;
-    return undefined;
-  }
-  const gd = chartDiv(parentElement, msg.key);
-  gd.style.height = `${msg.height}px`;
-  gd.__glLatest = msg;
-  const url = base + msg.plotly_path;
-  loadPlotly(url)
+function drawLatest(gd) {
+  const msg = gd.__glLatest;
+  if (!msg || !gd.__glUrl) return;
+  gd.__glStale = false;
+  if (gd.__glTimer) { clearTimeout(gd.__glTimer); gd.__glTimer = null; }
+  loadPlotly(gd.__glUrl)
     .then((Plotly) => {
       if (gd.__glLatest !== msg) return undefined; // a newer update arrived meanwhile
       watchTheme();
@@ -210,6 +227,31 @@ export default function render(component, base) {
     .catch((err) => {
       gd.textContent = `Chart could not be drawn: ${err.message}`;
     });
+}
+
+export default function render(component, base) {
+  const { data, parentElement } = component;
+  let msg;
+  try {
+    msg = decode(data);
+  } catch (err) {
+    parentElement.textContent = `Chart data could not be read: ${err.message}`;
+    return undefined;
+  }
+  const gd = chartDiv(parentElement, msg.key);
+  gd.style.height = `${msg.height}px`;
+  gd.__glLatest = msg;
+  gd.__glUrl = base + msg.plotly_path;
+  if (gd.__glDrawn && !visible(gd)) {
+    // out of view: draw the latest update within OFFSCREEN_MS (a trailing timer)
+    gd.__glStale = true;
+    if (!gd.__glTimer) {
+      const wait = Math.max(0, OFFSCREEN_MS - (performance.now() - (gd.__glUpdatedAt || 0)));
+      gd.__glTimer = setTimeout(() => { gd.__glTimer = null; drawLatest(gd); }, wait);
+    }
+  } else {
+    drawLatest(gd);
+  }
   // Streamlit calls this cleanup when the element leaves the page, but ALSO at once for an
   // update that a newer one overtook while this call was still in flight (the loader is
   // async). Removing the div there would remount the chart on busy pages, so the chart is
@@ -218,6 +260,8 @@ export default function render(component, base) {
     setTimeout(() => {
       if (gd.isConnected) return;
       if (gd.__glResize) gd.__glResize.disconnect();
+      if (gd.__glSeen) gd.__glSeen.disconnect();
+      if (gd.__glTimer) clearTimeout(gd.__glTimer);
       if (window.Plotly) window.Plotly.purge(gd);
     }, 0);
   };
