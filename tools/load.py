@@ -166,6 +166,12 @@ def print_class(r: dict[str, Any]) -> None:
               f"{fmt(s['play_to_first_step_s'], '', 2):>12}{fmt(s['play_to_chart_s'], '', 2):>13}"
               f"{s['steps'] if s['steps'] is not None else '—':>7}{s['plays']:>7}  "
               f"{s['worker'] or '—':<8} {'; '.join(s['errors'])[:80] or '-'}")
+    for s in r["per_session"]:          # where a slow first step's time went, on the wire
+        if s.get("trace"):
+            print(f"  session {s['i']} (first step {fmt(s['play_to_first_step_s'])}), wire "
+                  f"trace from its Play press:")
+            for line in s["trace"][:40]:
+                print(f"      {line}")
     t = dict(class_targets(r))
     w = r["warm_up"]
     print(f"  warm-up session     Play -> first step {fmt(w['play_to_first_step_s'])}, "
