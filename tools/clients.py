@@ -166,8 +166,7 @@ async def ws_session(i: int, port: int, plan: Plan, args: argparse.Namespace,
                 result.steps = counter.total
             if s.closed_reason or s.exceptions:
                 result.errors.append(f"connection closed: {s.closed_reason}" if s.closed_reason
-                                     else "exception element sent: "
-                                     + s.exception_texts[0])
+                                     else s.exception_error())
                 break
             if counter.t_play is not None:
                 if now - counter.t_play > args.play_timeout:

@@ -324,7 +324,7 @@ async def burst_session(i: int, port: int, start_at: float, args: argparse.Names
         if s.first_delta_at is not None:
             out.first_delta = s.first_delta_at - out.started
         if s.exceptions:
-            out.error = "exception element sent: " + s.exception_texts[0]
+            out.error = s.exception_error()
         elif s.first_finish_at is not None:
             out.rendered = s.first_finish_at - out.started
         else:

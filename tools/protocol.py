@@ -77,8 +77,7 @@ class ProtocolSession:
         self.page_hash = ""
         self.buttons: dict[str, tuple[str, bool]] = {}  # label -> (widget id, disabled)
         self.metrics: dict[str, str] = {}               # label -> shown value
-        self.exceptions = 0
-        #: "Type: message" of each exception element (the first line, for the report)
+        #: "Type: message" of each exception element received (the first line)
         self.exception_texts: list[str] = []
         self.timers = FragmentTimers()
         self.fragments = fragments
@@ -92,6 +91,15 @@ class ProtocolSession:
         #: (monotonic time, event) of what happened on the wire since :meth:`start_trace`
         #: (None: not tracing): runs started / finished, timers, Step changes, reruns sent.
         self.trace: list[tuple[float, str]] | None = None
+
+    @property
+    def exceptions(self) -> int:
+        """Exception elements received (since the caller last cleared ``exception_texts``)."""
+        return len(self.exception_texts)
+
+    def exception_error(self) -> str:
+        """The error a load report gives for the first exception element received."""
+        return "exception element sent: " + self.exception_texts[0]
 
     def start_trace(self) -> None:
         """Record the wire's events from now on (the load test keeps them for the sessions
@@ -154,7 +162,6 @@ class ProtocolSession:
                         self._note(f"Step {el.metric.body}", now)
                     self.metrics[el.metric.label] = el.metric.body
                 elif et == "exception":
-                    self.exceptions += 1
                     first = (el.exception.message.splitlines() or [""])[0][:200]
                     self.exception_texts.append(f"{el.exception.type}: {first}")
         elif kind == "new_session":

@@ -53,8 +53,8 @@ async def soak_session(s: ProtocolSession, until: float, args: argparse.Namespac
             status = s.metrics.get("Status", "")
             step = step_of(s.metrics.get("Step", ""))
             if s.exceptions:
-                result.errors.append("exception element sent: " + s.exception_texts[-1])
-                s.exceptions = 0
+                result.errors.append(s.exception_error())
+                s.exception_texts.clear()
             counter.observe(step, status, time.monotonic())
             now = time.monotonic() - t_start
             if step is not None and now >= next_note:

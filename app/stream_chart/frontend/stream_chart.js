@@ -79,13 +79,13 @@ function chartDiv(parent, key) {
 const OFFSCREEN_MS = 2000;
 
 function visible(gd) {
-  return gd.__glOnScreen !== false && document.visibilityState !== "hidden";
+  return gd.__glOnScreen && document.visibilityState !== "hidden";
 }
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden") return;
   for (const gd of document.querySelectorAll(".gl-stream-chart")) {
-    if (gd.__glStale && gd.__glOnScreen !== false) drawLatest(gd);
+    if (gd.__glStale && visible(gd)) drawLatest(gd);
   }
 });
 
